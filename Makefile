@@ -1,0 +1,64 @@
+# Xaynet for Python: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else here is what they are made of.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help demo test lint format test-python test-pyodide bench bench-pyodide clean
+
+help:
+	@echo "make demo          run the demo (see README)"
+	@echo "make test          install what the tests need, then lint and run every test"
+	@echo "make lint          ruff (lint + format check) and mypy"
+	@echo "make test-python   the Python test suite on CPython"
+	@echo "make test-pyodide  the shared tests inside Pyodide under Node"
+	@echo "make bench         masking benchmarks on CPython (numpy and pure paths)"
+	@echo "make bench-pyodide the pure-path masking benchmark inside Pyodide under Node"
+
+$(STAMP): requirements/dev.txt shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet -e ./shared
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+.cache/pyodide-wheels/.done: tools/pyodide-test-requirements.txt tools/fetch_pyodide_wheels.sh $(STAMP)
+	PYTHON=$(PY) bash tools/fetch_pyodide_wheels.sh
+	touch $@
+
+demo: $(STAMP)
+	@echo "The coordinator and the demo page are not built yet: only the protocol core exists."
+	@echo "Meanwhile, the masking arithmetic of one round (examples/masking_basics.py):"
+	$(PY) examples/masking_basics.py
+
+test: lint test-python test-pyodide
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test-python: $(STAMP)
+	$(VENV)/bin/pytest
+
+test-pyodide: node_modules/.package-lock.json .cache/pyodide-wheels/.done
+	node tools/pyodide_pytest.mjs shared/tests -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_mask.py
+
+bench-pyodide: node_modules/.package-lock.json .cache/pyodide-wheels/.done
+	node tools/pyodide_pytest.mjs --script benchmarks/bench_mask.py --repeat 2
+
+clean:
+	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
