@@ -1,13 +1,14 @@
 // Run pytest inside Pyodide (CPython 3.14 compiled to WebAssembly) under Node, with libsodium.js
 // as the crypto backend: the same interpreter and bindings the browser participant gets.
 //
-//   node tools/pyodide_pytest.mjs [pytest args...]      e.g.  node tools/pyodide_pytest.mjs shared/tests -q
+//   node tools/pyodide_pytest.mjs [PYTEST ARGS...]       e.g. node tools/pyodide_pytest.mjs shared/tests -q
+//   node tools/pyodide_pytest.mjs --script PATH [ARGS...]   run a Python script instead (benchmarks)
 //
 // Needs `npm ci` (pyodide, libsodium-wrappers) and tools/fetch_pyodide_wheels.sh (pytest,
 // hypothesis and their pure-Python dependencies in .cache/pyodide-wheels). The checkout is
 // mounted at /repo, so pytest reads the root pyproject.toml exactly as under CPython; shared/src
-// goes first on sys.path. Exits with pytest's exit code (3, pytest's "internal error", if the
-// runner itself fails before pytest starts).
+// goes first on sys.path. Exits with pytest's (or the script's) exit code; 3, pytest's "internal
+// error", if the runner itself fails first.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -90,10 +91,44 @@ os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = "/tmp/hypothesis"
 sys.path.insert(0, "${MOUNT}/shared/src")
 importlib.invalidate_caches()
 os.chdir(_runner_cwd)
-sys.argv = ["pytest", *json.loads(_runner_args)]
 
-import pytest
-int(pytest.main([*sys.argv[1:], "-p", "no:cacheprovider"]))
+
+def _exit_code(status):
+    # SystemExit semantics: None -> 0, int -> itself, anything else is printed -> 1.
+    if status is None or isinstance(status, int):
+        return status or 0
+    print(status, file=sys.stderr)
+    return 1
+
+
+def _run(args):
+    if args[:1] == ["--script"]:
+        import runpy
+
+        if len(args) < 2:
+            print("usage: pyodide_pytest.mjs --script PATH [ARGS...]", file=sys.stderr)
+            return 4
+        sys.argv = args[1:]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(args[1])))
+        try:
+            runpy.run_path(args[1], run_name="__main__")
+        except SystemExit as stop:
+            return _exit_code(stop.code)
+        except Exception:
+            # As python itself does: traceback on stderr, exit status 1.
+            import traceback
+
+            traceback.print_exc()
+            return 1
+        return 0
+
+    import pytest
+
+    sys.argv = ["pytest", *args]
+    return int(pytest.main([*args, "-p", "no:cacheprovider"]))
+
+
+_run(json.loads(_runner_args))
 `);
   return Number(code);
 }

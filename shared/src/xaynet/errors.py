@@ -68,7 +68,8 @@ class AggregationError(RemoteProtocolError):
     """A mask object that cannot be aggregated (or used to unmask) with the current state.
 
     ``reason`` is a stable machine-readable word: ``config_mismatch``, ``length_mismatch``,
-    ``too_many_models``, ``out_of_range`` or ``no_model``.
+    ``too_many_models``, ``out_of_range``, ``no_model``, ``zero_weight`` (all scalars were 0) or
+    ``not_representable`` (the mean exceeds the float range).
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -63,7 +63,11 @@ def _fast_path() -> _FastPath | None:
 
 
 def prg(seed: bytes, length: int) -> bytes:
-    """``randombytes_buf_deterministic(length, seed)``: ``length`` bytes expanded from ``seed``."""
+    """``randombytes_buf_deterministic(length, seed)``: ``length`` bytes expanded from ``seed``.
+
+    With ``cryptography`` installed the bytes come from OpenSSL whatever :func:`set_backend`
+    chose (they are identical); ``length`` is at most ``2**38`` (libsodium's limit).
+    """
     seed = as_sized("seed", seed, SEED_BYTES)
     length = as_length("length", length)
     fast = _fast_path()

@@ -49,6 +49,12 @@ def _two_product(a: F64, b: F64 | float) -> tuple[F64, F64]:
 
 def convert_model(model: Any, data_type: DataType) -> npt.NDArray[Any]:
     """Model values as float64 (F32: rounded to binary32 first) or int64 (I32/I64)."""
+    if not isinstance(model, np.ndarray):
+        # A Python sequence: convert it the pure way, so both paths accept, reject and round the
+        # same values (np.asarray would turn [2**53 + 1, 0.5] or [True, 0.5] into float64).
+        converted = encoding.convert_model(model, data_type)
+        integral = data_type in (DataType.I32, DataType.I64)
+        return np.asarray(converted, dtype=np.int64 if integral else np.float64)
     try:
         array = np.asarray(model)
     except (TypeError, ValueError) as exc:
@@ -107,21 +113,23 @@ def quantize(values: npt.NDArray[Any], scalar: Fraction, config: MaskConfig) -> 
     if Fraction(s) != scalar:
         # A scalar that is not a binary64 value: no error-free product, use the exact path.
         exact[:] = False
-    p, e1 = _two_product(w, s)
-    bound_f = float(bound)
-    high = (p > bound_f) | ((p == bound_f) & (e1 >= 0))
-    low = (p < -bound_f) | ((p == -bound_f) & (e1 <= 0))
-    tiny = np.abs(p) < _TINY
-    a, e2 = _two_product(p, float(exp))
-    e3 = e1 * float(exp)
-    fa = np.floor(a)
-    r = a - fa
-    frac = r + (e2 + e3)
-    step = np.floor(frac)
-    no_error = (e1 == 0) & (e2 == 0)
-    ambiguous = ~no_error & ((np.abs(frac) < _BAND) | (np.abs(frac - 1.0) < _BAND))
-    step[no_error] = 0.0
-    with np.errstate(invalid="ignore"):
+    # A huge scalar (a unit config with a large bound) overflows the splitting: the products
+    # it affects are clamped (high/low) or recomputed, so the non-finite values are harmless.
+    with np.errstate(over="ignore", invalid="ignore"):
+        p, e1 = _two_product(w, s)
+        bound_f = float(bound)
+        high = (p > bound_f) | ((p == bound_f) & (e1 >= 0))
+        low = (p < -bound_f) | ((p == -bound_f) & (e1 <= 0))
+        tiny = np.abs(p) < _TINY
+        a, e2 = _two_product(p, float(exp))
+        e3 = e1 * float(exp)
+        fa = np.floor(a)
+        r = a - fa
+        frac = r + (e2 + e3)
+        step = np.floor(frac)
+        no_error = (e1 == 0) & (e2 == 0)
+        ambiguous = ~no_error & ((np.abs(frac) < _BAND) | (np.abs(frac - 1.0) < _BAND))
+        step[no_error] = 0.0
         y[:] = fa.astype(np.int64) + step.astype(np.int64) + be
     # Tiny products: floor(x * E) is 0 or -1 by the sign of x alone.
     y[tiny] = np.where(w[tiny] < 0, be - 1, be)
@@ -230,27 +238,37 @@ def weighted_mean(
         )
     offset = count * vect.add_shift * vect.exp_shift
     factor = Fraction(unit.exp_shift, vect.exp_shift * weight)
-    c_hi = float(factor)
+    try:
+        c_hi = float(factor)
+    except OverflowError:
+        # Only a unit config much finer than the vector's gets here (e.g. F64/Bmax scalars with
+        # a subnormal scalar sum): decide every element the exact way, as the pure path does.
+        exact = encoding.weighted_mean(sums.tolist(), scalar_sum, count, vect, unit)
+        return np.asarray(exact, dtype=np.float64)
     c_lo = float(factor - Fraction(c_hi))
-    # v = sums - offset is below q < 2^63 in magnitude: exact in int64.
-    v = sums.astype(np.int64) - np.int64(offset)
-    v_hi = v.astype(np.float64)
-    v_lo = (v - v_hi.astype(np.int64)).astype(np.float64)
-    p, pe = _two_product(v_hi, c_hi)
-    corr = (pe + v_hi * c_lo) + v_lo * c_hi
-    g = p + corr
-    # Distance of the double-double value to g, against half an ulp of g: close to a rounding
-    # boundary (also the narrower one below a power of two) means recompute exactly.
-    d = np.abs((p - g) + corr)
-    half_ulp = np.spacing(np.abs(g)) / 2
-    scale = np.abs(g) * 2.0**-80 + 2.0**-1000
-    ambiguous = (np.abs(d - half_ulp) < scale) | (np.abs(d - half_ulp / 2) < scale)
-    ambiguous &= v != 0
+    # A huge factor (a unit config much finer than the vector's) overflows the splitting: the
+    # non-finite results are recomputed exactly below.
+    with np.errstate(over="ignore", invalid="ignore"):
+        # v = sums - offset is below q < 2^63 in magnitude: exact in int64.
+        v = sums.astype(np.int64) - np.int64(offset)
+        v_hi = v.astype(np.float64)
+        v_lo = (v - v_hi.astype(np.int64)).astype(np.float64)
+        p, pe = _two_product(v_hi, c_hi)
+        corr = (pe + v_hi * c_lo) + v_lo * c_hi
+        g = p + corr
+        # Distance of the double-double value to g, against half an ulp of g: close to a rounding
+        # boundary (also the narrower one below a power of two) means recompute exactly.
+        d = np.abs((p - g) + corr)
+        half_ulp = np.spacing(np.abs(g)) / 2
+        scale = np.abs(g) * 2.0**-80 + 2.0**-1000
+        ambiguous = (np.abs(d - half_ulp) < scale) | (np.abs(d - half_ulp / 2) < scale)
+        ambiguous &= v != 0
     redo = np.flatnonzero(ambiguous | ~np.isfinite(g))
     if redo.size:
-        den = vect.exp_shift * weight
-        for i in redo.tolist():
-            g[i] = (int(v[i]) * unit.exp_shift) / den
+        # The exact way, element by element; a mean beyond the float range raises the pure
+        # path's error.
+        redone = encoding.weighted_mean(sums[redo].tolist(), scalar_sum, count, vect, unit)
+        g[redo] = redone
     g[v == 0] = 0.0
     return g
 

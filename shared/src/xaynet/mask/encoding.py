@@ -40,6 +40,7 @@ __all__ = [
 Scalar = int | float | Fraction
 
 _INT_RANGES = {DataType.I32: (-(2**31), 2**31 - 1), DataType.I64: (-(2**63), 2**63 - 1)}
+_FLOAT_REJECTS = frozenset({bool, str, bytes, bytearray})
 
 
 def to_scalar(scalar: object) -> Fraction:
@@ -62,7 +63,17 @@ def clamp_scalar(scalar: Fraction, unit: MaskConfig) -> Fraction:
 
 def convert_model(model: Iterable[Any], data_type: DataType) -> list[float] | list[int]:
     """Convert model values to the exact values of ``data_type``; raise ModelError if impossible."""
-    values = list(model)
+    try:
+        values = list(model)
+    except TypeError:
+        raise ModelError(
+            f"the model must be a sequence of numbers, got {type(model).__name__}"
+        ) from None
+    if data_type in (DataType.F32, DataType.F64) and not _FLOAT_REJECTS.isdisjoint(
+        map(type, values)
+    ):
+        # float() and struct take True and "1.5"; the numpy path rejects them: so does this one.
+        raise ModelError("model values must be numbers, not bools or strings")
     if data_type is DataType.F32:
         try:
             packed = struct.pack(f"<{len(values)}f", *values)
@@ -165,4 +176,9 @@ def weighted_mean(
     num_factor = unit.exp_shift
     den = vect.exp_shift * weight
     # int / int is correctly rounded in Python, whatever the size of the operands.
-    return [(s - offset) * num_factor / den for s in sums]
+    try:
+        return [(s - offset) * num_factor / den for s in sums]
+    except OverflowError:
+        raise AggregationError(
+            "not_representable", "the weighted mean exceeds the range of a binary64 float"
+        ) from None

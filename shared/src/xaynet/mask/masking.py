@@ -61,7 +61,7 @@ def derive_mask(
     seed: bytes, *, config: MaskConfigPair, length: int, path: Path = "auto"
 ) -> MaskObject:
     """The mask (r_0; r_1..r_n) that ``seed`` expands to."""
-    if not isinstance(length, int) or length < 0:
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
         raise LocalProtocolError(f"length must be a non-negative integer, got {length!r}")
     stream = crypto.Keystream(_check_seed(seed))
     unit = MaskUnit(config.unit, sampling.draw_unit(stream, config.unit))
