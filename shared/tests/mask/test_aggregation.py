@@ -668,3 +668,29 @@ def test_numpy_weighted_mean_exact_ties(bounds: tuple[str, str]) -> None:
                 np.array(sums, dtype=np.uint64), scalar_sum, count, config, config
             ).tolist()
             assert fast == encoding.weighted_mean(sums, scalar_sum, count, config, config)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_restore_continues_a_saved_aggregate(path: str) -> None:
+    rng = random.Random(11)
+    config = MaskConfigPair.uniform(_configs_for(path)[0])
+    objects = [_random_object(config, 5, rng) for _ in range(5)]
+    whole = Aggregation(config, 5, path=path)  # type: ignore[arg-type]
+    for obj in objects:
+        whole.add(obj)
+    first = Aggregation(config, 5, path=path)  # type: ignore[arg-type]
+    for obj in objects[:3]:
+        first.add(obj)
+    resumed = Aggregation(config, 5, path=path)  # type: ignore[arg-type]
+    resumed.restore(first.result(), first.count)
+    for obj in objects[3:]:
+        resumed.add(obj)
+    assert resumed.count == 5
+    assert resumed.result() == whole.result()
+    with pytest.raises(LocalProtocolError):
+        resumed.restore(first.result(), 3)  # only an empty aggregation
+    with pytest.raises(AggregationError) as info:
+        Aggregation(config, 5, path=path).restore(  # type: ignore[arg-type]
+            first.result(), config.max_models + 1
+        )
+    assert info.value.reason == "too_many_models"

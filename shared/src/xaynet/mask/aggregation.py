@@ -197,6 +197,20 @@ class Aggregation:
         self._unit = (self._unit + obj.unit.value) % self.config.unit.order
         self._count += 1
 
+    def restore(self, aggregate: MaskObject, count: int) -> None:
+        """Continue from a saved aggregate (:meth:`result`) of ``count`` objects.
+
+        Only an empty aggregation can be restored; the aggregate is validated like any object.
+        """
+        if self._count:
+            raise LocalProtocolError("only an empty aggregation can be restored")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise LocalProtocolError(f"count must be a positive integer, got {count!r}")
+        if count > self.config.max_models:
+            raise AggregationError("too_many_models", f"{count} objects exceed the configs' limit")
+        self.add(aggregate)
+        self._count = count
+
     def result(self) -> MaskObject:
         """The aggregate as a mask object (its elements reduced modulo q)."""
         if self._count == 0:
