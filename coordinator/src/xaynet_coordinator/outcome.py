@@ -19,7 +19,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "wrong_coordinator_key": (400, "the signed header names another round key"),
     "invalid_masked_model": (
         400,
-        "the masked model does not fit the round (config, length, range)",
+        "the masked model misfits the round (config, length, range)",
     ),
     "invalid_mask": (400, "the aggregated mask does not fit the round (config, length, range)"),
     "seed_dict_length": (400, "the local seed dict does not have one entry per summer"),

@@ -68,6 +68,7 @@ class PhaseEvent(enum.Enum):
 
 
 _RUNNING = (Phase.IDLE, Phase.SUM, Phase.UPDATE, Phase.SUM2, Phase.UNMASK)
+_MESSAGE_PHASES = (Phase.SUM, Phase.UPDATE, Phase.SUM2)
 
 #: The whole state machine: (phase, event) -> next phase. Nothing else changes the phase.
 TRANSITIONS: dict[tuple[Phase, PhaseEvent], Phase] = {
