@@ -33,9 +33,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	@echo "The coordinator and the demo page are not built yet: only the protocol core exists."
-	@echo "Meanwhile, the masking arithmetic of one round (examples/masking_basics.py):"
-	$(PY) examples/masking_basics.py
+	@echo "Coordinator with configs/demo.toml (short phases): API docs at http://127.0.0.1:8081/docs,"
+	@echo "round state at http://127.0.0.1:8081/state. Participants (SDK, test-drive, browser page)"
+	@echo "come with the next issues; examples/masking_basics.py shows the masking arithmetic."
+	$(VENV)/bin/xaynet-coordinator --config configs/demo.toml
 
 test: lint test-python test-pyodide
 
