@@ -21,14 +21,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from xaynet_coordinator import __version__
-from xaynet_coordinator.engine import Engine, EngineConfig
+from xaynet_coordinator.engine import Engine, EngineConfig, StartupError
 from xaynet_coordinator.events import Event, EventBus
 from xaynet_coordinator.metrics import Metrics
-from xaynet_coordinator.model_store import DirectoryModelStore, ModelStore, S3ModelStore
+from xaynet_coordinator.model_store import (
+    DirectoryModelStore,
+    ModelStore,
+    ModelStoreError,
+    S3ModelStore,
+)
 from xaynet_coordinator.outcome import Outcome
 from xaynet_coordinator.phase import Phase
 from xaynet_coordinator.settings import Settings
-from xaynet_coordinator.storage import Storage
+from xaynet_coordinator.storage import Storage, StorageError
 from xaynet_coordinator.storage.memory import MemoryStorage
 from xaynet_coordinator.storage.redis import RedisStorage
 
@@ -133,8 +138,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await engine.storage.connect()
-        await engine.start()
+        try:
+            await engine.storage.connect()
+            await engine.start()
+        except (StartupError, StorageError, ModelStoreError) as exc:
+            log.error("cannot start: %s", exc)
+            raise
         task = asyncio.create_task(_run(engine)) if run_loop else None
         try:
             yield
@@ -177,20 +186,23 @@ def create_app(
     async def post_message(
         request: Request, content_type: Annotated[str | None, Header()] = None
     ) -> JSONResponse:
-        if content_type is not None and content_type.split(";")[0].strip() != OCTET_STREAM:
-            outcome = Outcome("unsupported_media_type", f"got {content_type}")
+        def refuse(outcome: Outcome, size: int) -> JSONResponse:
+            # refused before the engine sees the body: counted here, like every rejection
+            metrics.message(engine.state.phase, outcome, size)
             return JSONResponse(outcome.to_json(), status_code=outcome.status)
+
+        # media types are case-insensitive (RFC 9110, 8.3.1)
+        if content_type is not None and content_type.split(";")[0].strip().lower() != OCTET_STREAM:
+            return refuse(Outcome("unsupported_media_type", f"got {content_type}"), 0)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
-            outcome = Outcome("too_large", f"the body limit is {max_body} bytes")
-            return JSONResponse(outcome.to_json(), status_code=outcome.status)
+            return refuse(Outcome("too_large", f"the body limit is {max_body} bytes"), 0)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_body:
-                outcome = Outcome("too_large", f"the body limit is {max_body} bytes")
-                return JSONResponse(outcome.to_json(), status_code=outcome.status)
+                return refuse(Outcome("too_large", f"the body limit is {max_body} bytes"), 0)
             chunks.append(chunk)
         outcome = await engine.submit(b"".join(chunks))
         return JSONResponse(outcome.to_json(), status_code=outcome.status)

@@ -178,12 +178,12 @@ class Engine:
                 "the mask config or model length changed since round %d: starting a new round",
                 stored.round_id,
             )
-            self._enter(Phase.IDLE)
+            await self._enter(Phase.IDLE, persist=False)
             return
         if stored.phase in (Phase.SUM, Phase.UPDATE, Phase.SUM2, Phase.UNMASK) and params:
             await self._resume(stored)
         else:
-            self._enter(Phase.IDLE)
+            await self._enter(Phase.IDLE, persist=False)
 
     async def _restore_model(self) -> None:
         model_id = await self.storage.latest_model_id()
@@ -196,12 +196,13 @@ class Engine:
                 f"the latest global model {model_id} is missing from the model store ({exc}); "
                 "refusing to start so that participants do not restart from scratch"
             ) from exc
-        values = np.frombuffer(data, dtype="<f8").astype(np.float64)
-        if len(data) % 8 or values.shape[0] != self.config.model_length:
+        # the size is checked first: frombuffer raises on a length that is no multiple of 8
+        if len(data) != 8 * self.config.model_length:
             raise StartupError(
                 f"the latest global model {model_id} has {len(data) // 8} values, "
                 f"model.length is {self.config.model_length}"
             )
+        values = np.frombuffer(data, dtype="<f8").astype(np.float64)
         round_id = int(model_id.split("_", 1)[0])
         self.global_model = GlobalModel(values, round_id, model_id)
 
@@ -217,6 +218,12 @@ class Engine:
         if stored.phase.takes_messages:
             self.window = self._new_window(stored.phase, stored.phase_started_at)
             self.window.accepted = await self._stored_count(stored.phase)
+            self.round.counts[stored.phase].accepted = self.window.accepted
+        # What earlier phases of the round accepted, for GET /state.
+        if self.round.sum_dict is not None:
+            self.round.counts[Phase.SUM].accepted = len(self.round.sum_dict)
+        if stored.phase is not Phase.UPDATE and self.round.aggregation is not None:
+            self.round.counts[Phase.UPDATE].accepted = self.round.aggregation.count
         self.metrics.set_round(stored.round_id, stored.phase)
 
     async def _rebuild_aggregate(self, round_id: int) -> None:
@@ -277,6 +284,13 @@ class Engine:
         window = self.window
         if window is None:  # pragma: no cover - message phases always have a window
             raise AssertionError("message phase without a window")
+        if phase is Phase.UPDATE and self.round.aggregate_stale:
+            # Count an update that reached storage although its call failed before the window
+            # decides; if storage still fails, the next update or tick tries again.
+            with contextlib.suppress(StorageError):
+                async with self._update_lock:
+                    if self.round.aggregate_stale:
+                        await self._resync_locked()
         status = window.status(now)
         if status is WindowStatus.OPEN:
             if now >= window.started_at + window.time_max:
@@ -344,13 +358,11 @@ class Engine:
         elif phase is Phase.UPDATE:
             async with self._update_lock:
                 if self.round.aggregate_stale:
-                    await self._rebuild_aggregate(self.state.round_id)
-                    self.round.aggregate_stale = False
+                    await self._resync_locked()
                 await self._checkpoint_locked()
             self.round.seeds_published = True
         self._reassembler.clear()
-        self._enter(next_phase(phase, PhaseEvent.COMPLETE))
-        await self._persist()
+        await self._enter(next_phase(phase, PhaseEvent.COMPLETE))
 
     async def _unmask(self) -> None:
         aggregation = self.round.aggregation
@@ -362,7 +374,8 @@ class Engine:
             raise AggregationError("no_model", "no summer sent an aggregated mask")
         if len(best) == 2 and best[0].votes == best[1].votes:
             raise AggregationError(
-                "ambiguous_masks", f"the two most voted masks both have {best[0].votes} votes"
+                "ambiguous_masks",
+                f"ambiguous masks: the two most voted masks both have {best[0].votes} votes",
             )
         mask = MaskObject.from_bytes(best[0].mask)
         values = await anyio.to_thread.run_sync(aggregation.unmask_array, mask)
@@ -378,8 +391,7 @@ class Engine:
         self.events.publish("model", {"round_id": round_id, "model_id": model_id})
         self.round.sum_dict = None
         self.round.seeds_published = False
-        self._enter(next_phase(Phase.UNMASK, PhaseEvent.COMPLETE))
-        await self._persist()
+        await self._enter(next_phase(Phase.UNMASK, PhaseEvent.COMPLETE))
 
     async def _fail(self, reason: str) -> None:
         log.warning("round %d failed: %s", self.state.round_id, reason)
@@ -408,12 +420,16 @@ class Engine:
         if not (await self.storage.ping() and await self.model_store.ready()):
             log.warning("storage or model store still unavailable; retrying")
             return False
-        self._enter(next_phase(Phase.FAILURE, PhaseEvent.RECOVERED))
+        await self._enter(next_phase(Phase.FAILURE, PhaseEvent.RECOVERED))
         return True
 
-    def _enter(self, phase: Phase) -> None:
+    async def _enter(self, phase: Phase, *, persist: bool = True) -> None:
+        """Move to ``phase``: saved first, then visible (messages, API, events)."""
         now = self.clock()
-        self.state = self.state.with_phase(phase, now)
+        state = self.state.with_phase(phase, now)
+        if persist:
+            await self.storage.save_state(state.to_bytes())
+        self.state = state
         self.window = self._new_window(phase, now) if phase.takes_messages else None
         self.metrics.set_round(self.state.round_id, phase)
         self.events.publish("phase", self.snapshot_phase())
@@ -549,9 +565,7 @@ class Engine:
         masked = update.masked_model
         async with self._update_lock:
             if self.round.aggregate_stale:
-                # Storage (checkpoint + journal) is the truth: rebuild before going on.
-                await self._rebuild_aggregate(self.state.round_id)
-                self.round.aggregate_stale = False
+                await self._resync_locked()
             aggregation = self.round.aggregation
             assert aggregation is not None
             try:
@@ -590,6 +604,17 @@ class Engine:
         if rejection is VoteRejection.ALREADY_SUBMITTED:
             return Outcome("already_submitted", "this summer already sent its mask")
         return Outcome("accepted")
+
+    async def _resync_locked(self) -> None:
+        """Rebuild the aggregate and the accepted count from storage (hold the update lock).
+
+        After a failed storage call of an update, storage (checkpoint + journal) is the truth: the
+        update may have been written, and then it counts although its sender got a 503.
+        """
+        await self._rebuild_aggregate(self.state.round_id)
+        self.round.aggregate_stale = False
+        if self.window is not None and self.round.aggregation is not None:
+            self.window.accepted = self.round.aggregation.count
 
     async def _checkpoint_locked(self) -> None:
         aggregation = self.round.aggregation
