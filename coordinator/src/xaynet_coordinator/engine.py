@@ -144,6 +144,7 @@ class Engine:
         self.window: CountWindow | None = None
         self.round = _Round()
         self.global_model: GlobalModel | None = None
+        self.last_failure: dict[str, Any] | None = None
         self._previous_keys: EncryptKeyPair | None = None
         self._update_lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -197,11 +198,20 @@ class Engine:
                 "refusing to start so that participants do not restart from scratch"
             ) from exc
         # the size is checked first: frombuffer raises on a length that is no multiple of 8
-        if len(data) != 8 * self.config.model_length:
+        if len(data) % 8:
             raise StartupError(
-                f"the latest global model {model_id} has {len(data) // 8} values, "
-                f"model.length is {self.config.model_length}"
+                f"the latest global model {model_id} is corrupted ({len(data)} bytes is not a "
+                "whole number of float64 values)"
             )
+        if len(data) != 8 * self.config.model_length:
+            # model.length was changed on purpose: the old model cannot serve the new one.
+            log.warning(
+                "the latest global model %s has %d values, model.length is now %d: not serving it",
+                model_id,
+                len(data) // 8,
+                self.config.model_length,
+            )
+            return
         values = np.frombuffer(data, dtype="<f8").astype(np.float64)
         round_id = int(model_id.split("_", 1)[0])
         self.global_model = GlobalModel(values, round_id, model_id)
@@ -396,6 +406,13 @@ class Engine:
     async def _fail(self, reason: str) -> None:
         log.warning("round %d failed: %s", self.state.round_id, reason)
         phase = self.state.phase
+        # Kept until the next failure: recovery is quick, so /state would rarely show it.
+        self.last_failure = {
+            "round_id": self.state.round_id,
+            "phase": phase.value,
+            "reason": reason,
+            "at": self.clock(),
+        }
         if self.window is not None:
             self.window.close()
         self.metrics.round_failed(phase)
@@ -675,6 +692,7 @@ class Engine:
             "window": window.counts() if window is not None else None,
             "counts": counts,
             "failure": self.state.failure,
+            "last_failure": self.last_failure,
             "updates_aggregated": self.round.aggregation.count if self.round.aggregation else 0,
             "summers": len(self.round.sum_dict) if self.round.sum_dict else None,
             "global_model": {"round_id": model.round_id, "model_id": model.model_id}
