@@ -7,6 +7,7 @@ tests tick the engine with a fake clock, so nothing depends on wall-clock time.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -384,6 +385,14 @@ async def test_openapi_and_docs(tmp_path: Path) -> None:
         docs = await service.client.get("/docs")
         assert docs.status_code == 200
         assert "swagger" in docs.text.lower()
+        # Served offline: every script and style sheet comes from this server, not a CDN.
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert assets
+        assert all(url.startswith("/") for url in assets), assets
+        for url in assets:
+            asset = await service.client.get(url)
+            assert asset.status_code == 200, url
+            assert len(asset.content) > 100, url
         schema = (await service.client.get("/openapi.json")).json()
         for path in (
             "/message",

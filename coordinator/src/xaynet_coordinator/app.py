@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 
 from xaynet_coordinator import __version__
 from xaynet_coordinator.engine import Engine, EngineConfig, StartupError
@@ -107,6 +111,14 @@ def _cached_json(
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+def _swagger_ui_static() -> Path:
+    """The Swagger UI files shipped by the swagger-ui-py wheel (found without importing it)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: it serves the API docs offline")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
 def _parse_pk(value: str) -> bytes | None:
     try:
         pk = bytes.fromhex(value)
@@ -160,8 +172,23 @@ def create_app(
         version=__version__,
         summary="PET protocol coordinator for masked cross-device federated learning",
         lifespan=lifespan,
+        # FastAPI's default pages load Swagger UI from a CDN; serve it from the installed wheel.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
+    app.mount("/docs/static", StaticFiles(directory=_swagger_ui_static()), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
