@@ -162,6 +162,9 @@ async def test_sums_are_published_during_update_and_sum2(tmp_path: Path) -> None
         assert response.status_code == 200
         assert response.json() == expected
         etag = response.headers["etag"]
+        # Revalidated on every use: a cached sum dict of the previous round would make updaters
+        # seal their seeds to the wrong summers.
+        assert response.headers["cache-control"] == "public, no-cache"
         assert (await client.get("/sums", headers={"if-none-match": etag})).status_code == 304
         await run.send_updates(close=True)
         assert (await client.get("/sums")).json() == expected

@@ -100,12 +100,15 @@ def _etag(payload: bytes) -> str:
 
 
 def _cached_json(
-    data: Any, if_none_match: str | None, *, max_age: int = 1, status: int = 200
+    data: Any, if_none_match: str | None, *, max_age: int = 0, status: int = 200
 ) -> Response:
     """JSON with an ETag: a matching If-None-Match gets 304, so caches can serve pollers."""
     body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    # max-age 0 ("no-cache"): a cache may keep it but revalidates it (a cheap 304) every time;
+    # /sums and /model change at round boundaries that can be seconds apart.
+    cache = f"public, max-age={max_age}" if max_age else "public, no-cache"
+    headers = {"ETag": etag, "Cache-Control": cache}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -241,7 +244,7 @@ def create_app(
         params = engine.round_parameters()
         if params is None:
             return Response(status_code=204)
-        return _cached_json(params.to_json_dict(), if_none_match)
+        return _cached_json(params.to_json_dict(), if_none_match, max_age=1)
 
     @app.get("/sums", summary="The sum dict: summer pk -> ephemeral pk (hex)")
     async def get_sums(if_none_match: Annotated[str | None, Header()] = None) -> Response:
@@ -249,7 +252,7 @@ def create_app(
         if sums is None:
             return Response(status_code=204)
         data = {pk.hex(): ephm.hex() for pk, ephm in sorted(sums.items())}
-        return _cached_json(data, if_none_match, max_age=5)
+        return _cached_json(data, if_none_match)
 
     @app.get("/seeds", summary="The seeds sealed to one summer: updater pk -> sealed seed (hex)")
     async def get_seeds(
@@ -287,7 +290,6 @@ def create_app(
                 "model": model.values.tolist(),
             },
             if_none_match,
-            max_age=5,
         )
         response.headers.update(headers)
         return response
