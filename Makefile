@@ -17,10 +17,10 @@ help:
 	@echo "make bench         masking benchmarks on CPython (numpy and pure paths)"
 	@echo "make bench-pyodide the pure-path masking benchmark inside Pyodide under Node"
 
-$(STAMP): requirements/dev.txt shared/pyproject.toml coordinator/pyproject.toml
+$(STAMP): requirements/dev.txt requirements/examples.txt shared/pyproject.toml coordinator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt -r requirements/examples.txt
 	$(PY) -m pip install --quiet -e ./shared -e ./coordinator
 	touch $@
 

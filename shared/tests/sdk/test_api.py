@@ -254,3 +254,22 @@ def test_async_participant_surfaces_a_fatal_error() -> None:
 
     with pytest.raises(CoordinatorUnreachable):
         asyncio.run(main())
+
+
+def test_a_local_model_trained_from_a_replaced_global_model_is_not_submitted() -> None:
+    from xaynet.participant.transport import GlobalModel
+    from xaynet.sdk.aio import _Slot
+
+    old, new = GlobalModel(1, "1_a", [0.0]), GlobalModel(2, "2_b", [1.0])
+    slot = _Slot()
+
+    async def offered(current: GlobalModel | None) -> Any:
+        return await slot.local_model(PARAMS, current)
+
+    slot.put(([0.5], 1.0), old.key)  # trained from round 1's model
+    assert asyncio.run(offered(old)) == ([0.5], 1.0)  # still current: submitted
+    slot.put(([0.5], 1.0), old.key)
+    assert asyncio.run(offered(new)) is None  # round 2 published meanwhile: stale, dropped
+    assert slot.model is None
+    slot.put(([0.7], 2.0), None)  # the app never awaited a global model: no staleness check
+    assert asyncio.run(offered(new)) == ([0.7], 2.0)

@@ -10,8 +10,10 @@
 
 The participant runs as a task of the current event loop. The local model set with
 :meth:`AsyncParticipant.set_local_model` is used the next time the participant is an updater
-(a newer one replaces it; once used, it is gone). When an Update task comes and no model is
-set, the participant waits for one as long as the round lasts.
+(a newer one replaces it; once used, it is gone). A model set after :meth:`next_global_model`
+returned a global model that has since been replaced is dropped, not submitted: await the newer
+global model and train from it. When an Update task comes and no model is set, the participant
+waits for one as long as the round lasts.
 """
 
 from __future__ import annotations
@@ -33,10 +35,20 @@ __all__ = ["AsyncParticipant"]
 
 
 class _Slot:
-    """A one-model store: the agent's model provider."""
+    """A one-model store: the agent's model provider.
+
+    A model trained from a global model that has since been replaced is stale: it is dropped
+    rather than submitted, so the app retrains from the newer global model (FedAvg combines
+    updates of the same global model).
+    """
 
     def __init__(self) -> None:
         self.model: tuple[Any, float] | None = None
+        #: key of the global model the app had last received when it set ``model``
+        self.base: tuple[int, str | None] | None = None
+
+    def put(self, model: tuple[Any, float], base: tuple[int, str | None] | None) -> None:
+        self.model, self.base = model, base
 
     def wants_update(self, params: RoundParameters) -> bool:
         return True
@@ -45,7 +57,13 @@ class _Slot:
         self, params: RoundParameters, global_model: GlobalModel | None
     ) -> tuple[Any, float] | None:
         model, self.model = self.model, None
-        return model
+        stale = (
+            model is not None
+            and self.base is not None
+            and global_model is not None
+            and global_model.key != self.base
+        )
+        return None if stale else model  # a stale model was trained from an older global model
 
 
 class AsyncParticipant:
@@ -146,7 +164,7 @@ class AsyncParticipant:
             convert_local_model(model, params)
         elif self.options.model_length is not None:
             check_model_length(model, self.options.model_length)
-        self._slot.model = (model, weight)
+        self._slot.put((model, weight), self._returned)
         self.agent.poke("local_model")
 
     @property
