@@ -33,10 +33,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	@echo "Coordinator with configs/demo.toml (short phases): API docs at http://127.0.0.1:8081/docs,"
-	@echo "round state at http://127.0.0.1:8081/state. Participants (SDK, test-drive, browser page)"
-	@echo "come with the next issues; examples/masking_basics.py shows the masking arithmetic."
-	$(VENV)/bin/xaynet-coordinator --config configs/demo.toml
+	@mkdir -p .cache
+	bash tools/demo.sh
 
 test: lint test-python test-pyodide
 

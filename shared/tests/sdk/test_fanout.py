@@ -90,3 +90,32 @@ def test_no_stream_is_reported_to_every_view() -> None:
                 await take(view, 1)
 
     asyncio.run(main())
+
+
+def test_a_view_that_subscribes_later_learns_that_the_stream_is_open() -> None:
+    # Agents use the event timeout instead of polling only after an "open" event.
+    async def main() -> None:
+        fake = FakeTransport(stream=asyncio.Queue())
+        shared = SharedTransport(fake)
+        early = asyncio.create_task(take(shared.view(), 1))
+        await asyncio.sleep(0.01)
+        assert fake.stream is not None
+        fake.stream.put_nowait(("open", {}))
+        assert await early == [("open", {})]
+        late = asyncio.create_task(take(shared.view(), 2))
+        await asyncio.sleep(0.01)
+        fake.stream.put_nowait(("round", {"round_id": 5}))
+        assert await late == [("open", {}), ("round", {"round_id": 5})]
+        fake.stream.put_nowait(("error", {"error": "gone"}))
+        await asyncio.sleep(0.01)
+        after_error = asyncio.create_task(take(shared.view(), 1))
+        await asyncio.sleep(0.01)
+        fake.stream.put_nowait(("open", {}))
+        assert await after_error == [("open", {})], "no stale open while disconnected"
+        await shared.aclose()
+
+    async def bounded() -> None:
+        async with asyncio.timeout(5):  # a missing event fails instead of hanging
+            await main()
+
+    asyncio.run(bounded())
