@@ -7,15 +7,21 @@ after 2 s, so the coordinator starts the next round soon.
 
 from __future__ import annotations
 
+import datetime
+import functools
+import ipaddress
 import os
+import ssl
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sdk._coordinator import Coordinator, free_port
 
@@ -25,11 +31,19 @@ LENGTH = 50
 UPDATE_TIME_MAX = 2.0
 
 
-def config_text(port: int, models: Path, *, backend: str, key_prefix: str) -> str:
+def config_text(
+    port: int, models: Path, *, backend: str, key_prefix: str, tls: Pki | None = None
+) -> str:
+    https = ""
+    if tls is not None:
+        https = (
+            f'tls_certificate = "{tls.server_cert}"\ntls_key = "{tls.server_key}"\n'
+            f'tls_client_auth = "{tls.ca}"\n'
+        )
     return f"""\
 [api]
 bind_address = "127.0.0.1:{port}"
-
+{https}
 [pet.sum]
 probability = 0.3
 count = {{ min = 1, max = 100 }}
@@ -78,18 +92,115 @@ def _delete_prefix(client: Any, prefix: str) -> None:
         client.delete(*keys)
 
 
+@dataclass(frozen=True)
+class Pki:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (PEM files)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """Throw-away certificates for a mutual-TLS test (ECDSA P-256, valid for a day)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def issue(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, Any] | None
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(issuer[0] if issuer else name(subject))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        if issuer is None:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+        elif subject == "server":
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                False,
+            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        else:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False
+            )
+        return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+    def write(path: Path, cert: x509.Certificate | None, key: Any = None) -> Path:
+        if cert is not None:
+            path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        else:
+            path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = issue("test-drive CA", ca_key, None)
+    keys = {role: ec.generate_private_key(ec.SECP256R1()) for role in ("server", "client")}
+    certs = {role: issue(role, key, (ca.subject, ca_key)) for role, key in keys.items()}
+    return Pki(
+        ca=write(directory / "ca.pem", ca),
+        server_cert=write(directory / "server.pem", certs["server"]),
+        server_key=write(directory / "server.key", None, keys["server"]),
+        client_cert=write(directory / "client.pem", certs["client"]),
+        client_key=write(directory / "client.key", None, keys["client"]),
+    )
+
+
+@dataclass
+class TlsCoordinator(Coordinator):
+    """The coordinator over HTTPS, requiring client certificates."""
+
+    pki: Pki | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        assert self.pki is not None
+        context = ssl.create_default_context(cafile=str(self.pki.ca))
+        context.load_cert_chain(str(self.pki.client_cert), str(self.pki.client_key))
+        original = httpx.get
+        # The base class probes /readyz with httpx.get: give it the certificates.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(httpx, "get", functools.partial(original, verify=context))
+            super().start()
+
+
 @contextmanager
-def coordinator(directory: Path, backend: str) -> Iterator[Coordinator]:
+def coordinator(directory: Path, backend: str, *, tls: bool = False) -> Iterator[Coordinator]:
     """A running coordinator; Redis keys under a prefix of its own, deleted afterwards."""
     client = _redis_or_skip() if backend == "redis" else None
     prefix = f"xaynet-test-drive-{uuid.uuid4().hex[:12]}:"
     port = free_port()
+    pki = make_pki(directory) if tls else None
     config = directory / "coordinator.toml"
     config.write_text(
-        config_text(port, directory / "models", backend=backend, key_prefix=prefix),
+        config_text(port, directory / "models", backend=backend, key_prefix=prefix, tls=pki),
         encoding="utf-8",
     )
-    process = Coordinator(config, port, directory / "coordinator.log")
+    log = directory / "coordinator.log"
+    process = TlsCoordinator(config, port, log, pki=pki) if pki else Coordinator(config, port, log)
     try:
         process.start()
         yield process

@@ -29,11 +29,18 @@ import httpx
 import numpy as np
 from sdk._coordinator import Coordinator
 
-from testdrive._support import UPDATE_TIME_MAX, coordinator, global_model_file, run_cli
+from testdrive._support import (
+    UPDATE_TIME_MAX,
+    TlsCoordinator,
+    coordinator,
+    global_model_file,
+    run_cli,
+)
 from xaynet.participant.actions import State
 from xaynet.participant.role import Role
 from xaynet.testdrive import cli
 from xaynet.testdrive.fleet import Fleet, FleetConfig
+from xaynet.testdrive.ledger import RoundRecord
 from xaynet.testdrive.models import WeightSpec
 
 pytestmark = [pytest.mark.slow]
@@ -170,13 +177,13 @@ def test_too_few_updaters_time_out_and_the_participants_follow(running: Coordina
         task = asyncio.create_task(fleet.run())
         ledger = fleet.ledger
         try:
-            # The reason comes from GET /state, right after the failure event.
-            await until(
-                "an Update phase that times out",
-                lambda: any(r.failure not in (None, "failed") for r in ledger.failed),
-                task,
-            )
-            failed = ledger.failed[0]
+            # A round seen from its start (the fleet may join one that an earlier test left);
+            # the reason comes from GET /state, right after the failure event.
+            def timed_out() -> list[RoundRecord]:
+                return [r for r in ledger.failed if r.complete and r.failure != "failed"]
+
+            await until("an Update phase that times out", lambda: bool(timed_out()), task)
+            failed = timed_out()[0]
             assert failed.failure is not None
             assert "update phase timed out with 0 of at least 3 messages" in failed.failure
             assert failed.accepted.get("update", 0) == 0
@@ -283,5 +290,27 @@ def test_a_stopped_coordinator_is_reported(tmp_path: Path, give_up: bool) -> Non
         assert f"coordinator {process.url} unreachable: 3 failed attempts in a row" in err
     else:
         assert cli_process.returncode == cli.OK, f"{out}\n{err}"
-        assert f"participants are retrying: params: GET {process.url}/params" in out
+        retrying = [line for line in out.splitlines() if "participants are retrying" in line]
+        assert retrying, out
+        assert process.url in retrying[0]
         assert "test-drive summary" in out, "a clean stop prints the summary"
+
+
+def test_mutual_tls(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    with coordinator(tmp_path, "memory", tls=True) as process:
+        assert isinstance(process, TlsCoordinator)
+        pki = process.pki
+        assert pki is not None
+        base = ("-n", "10", "-u", process.url, "--plain", "--ca-cert", str(pki.ca))
+        result = run_cli(
+            *base,
+            *("--client-cert", str(pki.client_cert), "--client-key", str(pki.client_key)),
+            *("--rounds", "1", "--verify", "--duration", "30"),
+        )
+        assert result.returncode == cli.OK, f"{result.stdout}\n{result.stderr}\n{process.log()}"
+        assert "1 rounds complete, 1 verified" in result.stdout
+        # Without a client certificate the coordinator refuses the connection.
+        refused = run_cli(*base, "--duration", "30")
+        assert refused.returncode == cli.UNREACHABLE, refused.stdout
+        assert f"cannot reach the coordinator at {process.url}" in refused.stderr

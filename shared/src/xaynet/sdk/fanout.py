@@ -50,6 +50,8 @@ class SharedTransport:
         self._model_ttl = model_ttl
         self._subscribers: set[asyncio.Queue[tuple[str, Any]]] = set()
         self._reader: asyncio.Task[None] | None = None
+        # Whether the stream is connected now: a view that subscribes later still learns it.
+        self._open = False
         self._unsupported: EventsNotSupported | None = None
         self._model_fetch: asyncio.Future[GlobalModel | None] | None = None
         self._model_fetched_at = float("-inf")
@@ -65,6 +67,7 @@ class SharedTransport:
     async def aclose(self) -> None:
         """Stop the event stream and close the wrapped transport."""
         reader, self._reader = self._reader, None
+        self._open = False
         if reader is not None:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,6 +77,10 @@ class SharedTransport:
     # -- events ----------------------------------------------------------------------------------
 
     def _publish(self, event: tuple[str, Any]) -> None:
+        if event[0] == "open":
+            self._open = True
+        elif event[0] in ("error", "closed"):
+            self._open = False
         if event[0] in ("model", "round"):
             self._model_fetched_at = float("-inf")
         for queue in self._subscribers:
@@ -94,6 +101,8 @@ class SharedTransport:
             raise self._unsupported
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
+        if self._open:
+            queue.put_nowait(("open", {}))
         try:
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.get_running_loop().create_task(self._read())

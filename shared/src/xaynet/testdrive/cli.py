@@ -32,6 +32,18 @@ __all__ = ["app", "main", "OK", "MISMATCH", "USAGE", "UNREACHABLE", "INCOMPLETE"
 
 OK, MISMATCH, USAGE, UNREACHABLE, INCOMPLETE = 0, 1, 2, 3, 4
 
+HELP = """N simulated participants in one process against a Xaynet coordinator.
+
+Each participant has its own keys and does what the rounds ask of it (Sum, Update, Sum2);
+every new global model is checked against the weighted mean of the updates the coordinator
+accepted. Stops after --rounds complete rounds, after --duration seconds or on Ctrl-C, then
+prints a summary per round.
+
+Exit status: 0 ok; 1 a global model did not verify (with --verify); 2 usage error, or rounds
+the participants cannot serve; 3 the coordinator is unreachable (at start, or after
+--give-up-after failures); 4 --duration ended before --rounds rounds were complete.
+"""
+
 app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,7 +51,7 @@ app = typer.Typer(
 )
 
 
-@app.command(help=__doc__)
+@app.command(help=HELP)
 def run(  # noqa: PLR0917 - typer: one parameter per option
     participants: Annotated[
         int, typer.Option("-n", "--participants", min=1, help="Number of participants.")

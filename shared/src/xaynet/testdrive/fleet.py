@@ -26,21 +26,19 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import functools
 import hashlib
 import logging
 import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from xaynet import __version__
 from xaynet.crypto import SigningKeyPair
 from xaynet.errors import ConfigError
 from xaynet.participant.actions import (
@@ -68,15 +66,15 @@ from xaynet.participant.transport import (
 from xaynet.round import RoundParameters
 from xaynet.sdk.agent import Agent, AgentSettings, CoordinatorUnreachable
 from xaynet.sdk.fanout import SharedTransport
-from xaynet.sdk.http import ClientCert, HttpTransport, ssl_context
+from xaynet.sdk.http import ClientCert, HttpTransport
 from xaynet.testdrive.ledger import Ledger, ModelDump, RoundRecord, Submission
 from xaynet.testdrive.models import ModelSpec, WeightSpec
+from xaynet.testdrive.transport import Gate, Traffic, http_client
 
 __all__ = ["Fleet", "FleetConfig", "Member", "Traffic", "CoordinatorUnreachable", "elapsed"]
 
 log = logging.getLogger("xaynet.testdrive")
 
-_T = TypeVar("_T")
 
 # What each compute step of the machine does, for the CPU figures.
 _STEP = {State.NEW_ROUND: "role", State.SUM: "sum", State.SUM2: "sum2", State.UPDATE: "update"}
@@ -151,42 +149,6 @@ class FleetConfig:
             raise ConfigError("give_up_after must be >= 1")
 
 
-@dataclass
-class Traffic:
-    """HTTP bodies per endpoint (``"POST /message"``): requests, bytes sent and received.
-
-    Bodies only: headers add a few hundred bytes per request. A streamed answer (the event
-    stream) counts no received bytes.
-    """
-
-    requests: collections.Counter[str] = field(default_factory=collections.Counter)
-    sent: collections.Counter[str] = field(default_factory=collections.Counter)
-    received: collections.Counter[str] = field(default_factory=collections.Counter)
-
-    async def on_request(self, request: httpx.Request) -> None:
-        key = f"{request.method} {request.url.path}"
-        self.requests[key] += 1
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit():
-            self.sent[key] += int(length)
-
-    async def on_response(self, response: httpx.Response) -> None:
-        key = f"{response.request.method} {response.request.url.path}"
-        length = response.headers.get("content-length")
-        if length is not None and length.isdigit():
-            self.received[key] += int(length)
-
-    def to_json(self) -> dict[str, dict[str, int]]:
-        return {
-            key: {
-                "requests": self.requests[key],
-                "sent": self.sent[key],
-                "received": self.received[key],
-            }
-            for key in sorted(self.requests)
-        }
-
-
 class _FleetAgent(Agent):
     """An agent whose heavy compute steps (masking, Sum2) run in the fleet's worker thread.
 
@@ -230,69 +192,6 @@ def _timed(machine: ParticipantMachine) -> tuple[list[Event], float]:
     start = time.thread_time()
     events = machine.compute()
     return events, time.thread_time() - start
-
-
-class _Gate:
-    """The fleet's transport under the :class:`SharedTransport`: bounded and coalescing.
-
-    * At most ``slots`` requests are in flight: httpx's connection pool scans its whole queue
-      for every request it assigns, which turns quadratic with a thousand queued requests.
-    * With ``coalesce``, concurrent ``GET /params`` (same ETag) and ``GET /sums`` share one
-      request, as an HTTP cache in front of the coordinator would serve them (the coordinator
-      marks them cacheable). A request started before the latest event from the stream is not
-      shared with later callers, so nobody gets an answer older than the event that woke it.
-    """
-
-    def __init__(self, inner: HttpTransport, *, slots: int, coalesce: bool) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.coalesce = coalesce
-        self._slots = asyncio.Semaphore(slots)
-        self._generation = 0
-        self._flights: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
-
-    async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        async with self._slots:
-            return await call()
-
-    async def _shared(self, key: tuple[Any, ...], call: Callable[[], Awaitable[_T]]) -> _T:
-        if not self.coalesce:
-            return await self._call(call)
-        key = (*key, self._generation)
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._call(call))
-            self._flights[key] = flight
-            flight.add_done_callback(functools.partial(self._landed, key))
-        result: _T = await asyncio.shield(flight)
-        return result
-
-    def _landed(self, key: tuple[Any, ...], flight: asyncio.Future[Any]) -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-
-    async def get_params(self, etag: str | None) -> tuple[RoundParameters | None, str | None]:
-        return await self._shared(("params", etag), lambda: self.inner.get_params(etag))
-
-    async def get_sums(self) -> dict[bytes, bytes] | None:
-        return await self._shared(("sums",), self.inner.get_sums)
-
-    async def get_seeds(self, summer_pk: bytes) -> dict[bytes, bytes] | None:
-        return await self._call(lambda: self.inner.get_seeds(summer_pk))
-
-    async def get_model(self) -> GlobalModel | None:
-        return await self._call(self.inner.get_model)
-
-    async def post_message(self, body: bytes) -> PostOutcome:
-        return await self._call(lambda: self.inner.post_message(body))
-
-    async def events(self) -> AsyncIterator[tuple[str, Any]]:
-        async for event in self.inner.events():
-            self._generation += 1
-            yield event
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class _MemberView:
@@ -606,7 +505,7 @@ class Fleet:
             transport = HttpTransport(
                 config.url, client=client, rng=random.Random(f"http:{self.seed}")
             )
-            gate = _Gate(transport, slots=config.connections, coalesce=config.coalesce)
+            gate = Gate(transport, slots=config.connections, coalesce=config.coalesce)
             # Each agent reads its copy of the event stream: room for a round's worth of events.
             self.shared = SharedTransport(gate, queue_size=64)
             self.started_at = time.monotonic()
@@ -679,22 +578,14 @@ class Fleet:
 
     def _http_client(self) -> httpx.AsyncClient:
         config = self.config
-        tls: Any = True
-        if config.verify is not True or config.client_cert is not None:
-            tls = ssl_context(config.verify, config.client_cert)
-        # One pool for all: waiting for a free connection is not a failure (pool=None), the
-        # connect and read timeouts still apply. One more connection for the event stream.
-        size = min(config.connections, len(self.members)) + 1
-        return httpx.AsyncClient(
-            base_url=config.url.rstrip("/"),
-            timeout=httpx.Timeout(config.timeout, pool=None),
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-            verify=tls,
-            headers={"User-Agent": f"xaynet-test-drive/{__version__}"},
-            event_hooks={
-                "request": [self.traffic.on_request],
-                "response": [self.traffic.on_response],
-            },
+        # One more connection for the event stream.
+        return http_client(
+            config.url,
+            connections=min(config.connections, len(self.members)) + 1,
+            timeout=config.timeout,
+            verify=config.verify,
+            client_cert=config.client_cert,
+            traffic=self.traffic,
         )
 
     async def _check_reachable(self, client: httpx.AsyncClient) -> None:
