@@ -211,7 +211,7 @@ def coordinator(directory: Path, backend: str, *, tls: bool = False) -> Iterator
             client.close()
 
 
-def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """``python -m xaynet.testdrive ARGS`` (the console script's code), output captured."""
     return subprocess.run(
         [sys.executable, "-m", "xaynet.testdrive", *args],

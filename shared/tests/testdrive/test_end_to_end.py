@@ -145,6 +145,25 @@ def test_dropouts_within_the_minimum_counts_still_complete_rounds(
     assert sum(r["dropped"].get("update", 0) for r in finished) > 0
 
 
+def test_verify_fails_when_updates_come_from_elsewhere(running: Coordinator, backend: str) -> None:
+    if backend != "memory":
+        pytest.skip("the check does not depend on the storage")
+    # A second fleet's updates enter the same global models: the first cannot account for them.
+    other = start_cli("-n", "10", "-u", running.url, "--seed", "41", "--plain", "--duration", "30")
+    try:
+        time.sleep(1.0)
+        result = run_cli(
+            *("-n", "10", "-u", running.url, "--seed", "43", "--plain", "--rounds", "1"),
+            *("--verify", "--duration", "30"),
+        )
+    finally:
+        other.send_signal(signal.SIGINT)
+        other.communicate(timeout=30)
+    assert result.returncode == cli.MISMATCH, f"{result.stdout}\n{result.stderr}"
+    assert "the global model does not verify: max error" in result.stderr
+    assert "MISMATCH" in result.stdout
+
+
 # -- programmatic fleets ---------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
@@ -366,7 +367,7 @@ def _outcome(fleet: Fleet, err: Console, *, verify: bool, interrupted: bool) -> 
 def _print_summary(fleet: Fleet, out: Console) -> None:
     out.print(summary_table(fleet))
     traffic = fleet.traffic
-    table = Table(title="HTTP bodies", title_justify="left")
+    table = Table(title="HTTP bodies", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("request", "count", "sent", "received"):
         table.add_column(name, justify="left" if name == "request" else "right")
     for key in sorted(traffic.requests):
