@@ -13,6 +13,7 @@ q / 2^k, above one half.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from xaynet import crypto
@@ -46,6 +47,7 @@ def draw_unit(stream: crypto.Keystream, config: MaskConfig) -> int:
             return value
 
 
+@functools.cache  # a summer derives hundreds of masks per round with one config
 def _top_byte_table(config: MaskConfig) -> bytes:
     # Clears the bits above k in the most significant byte of an element.
     top_bits = config.bits - 8 * (config.bytes_per_element - 1)
