@@ -112,45 +112,14 @@ from xaynet.participant.sum import SumTask
 from xaynet.participant.update import UpdateTask
 from xaynet.round import RoundParameters
 
+# The requests, responses and events it speaks are defined (and exported) in ``actions``.
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "STATE_FORMAT",
     "STATE_VERSION",
     "RandomBytes",
     "ParticipantMachine",
-    "State",
-    "Task",
-    "WaitReason",
-    # requests
-    "Request",
-    "FetchParams",
-    "FetchSums",
-    "FetchSeeds",
-    "Post",
-    "NeedModel",
-    "Compute",
-    "Wait",
-    # responses
-    "Response",
-    "ParamsReceived",
-    "SumsReceived",
-    "SeedsReceived",
-    "PostResult",
-    "TransportFailed",
-    "Waited",
-    "ModelAnnounced",
-    # events
-    "Event",
-    "RoundStarted",
-    "RoleTaken",
-    "GlobalModelAvailable",
-    "MessageSent",
-    "MessageAccepted",
-    "MessageRejected",
-    "TaskAbandoned",
-    "TaskFailed",
-    "Retrying",
-    "RoundUnsupported",
+    "convert_local_model",
 ]
 
 #: ``random_bytes(n)`` returns ``n`` bytes from a cryptographically secure generator.
