@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint format test-python test-pyodide bench bench-pyodide clean
+.PHONY: help demo web test lint format test-python test-pyodide test-e2e bench bench-pyodide clean
 
 help:
 	@echo "make demo          run the demo (see README)"
@@ -32,7 +32,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	PYTHON=$(PY) bash tools/fetch_pyodide_wheels.sh
 	touch $@
 
-demo: $(STAMP)
+# The xaynet wheel the browser participant installs (rebuilt when shared/ changes).
+WEB_WHEEL := .cache/web/.built
+$(WEB_WHEEL): $(STAMP) shared/pyproject.toml $(shell find shared/src -name '*.py')
+	@mkdir -p .cache/web
+	rm -f .cache/web/xaynet-*.whl
+	$(PY) -m pip wheel --quiet --no-deps -w .cache/web ./shared
+	touch $@
+
+web: node_modules/.package-lock.json $(WEB_WHEEL)
+
+demo: $(STAMP) web
 	@mkdir -p .cache
 	bash tools/demo.sh
 
@@ -47,7 +57,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test-python: $(STAMP)
+test-python: $(STAMP) web
 	$(VENV)/bin/pytest
 
 test-pyodide: node_modules/.package-lock.json .cache/pyodide-wheels/.done

@@ -199,6 +199,8 @@ def test_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if not k.upper().startswith("XAYNET__")},
         "XAYNET__API__BIND_ADDRESS": f"127.0.0.1:{port}",
         "XAYNET__MODELS__DIRECTORY": str(tmp_path / "models"),
+        # the page's paths are relative to the repository, not to tmp_path
+        "XAYNET__WEB__ENABLED": "false",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "xaynet_coordinator", "--config", str(CONFIGS / "demo.toml")],

@@ -40,6 +40,7 @@ from xaynet_coordinator.settings import Settings
 from xaynet_coordinator.storage import Storage, StorageError
 from xaynet_coordinator.storage.memory import MemoryStorage
 from xaynet_coordinator.storage.redis import RedisStorage
+from xaynet_coordinator.web import mount_web
 
 __all__ = ["create_app", "build_storage", "build_model_store"]
 
@@ -338,4 +339,6 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    if settings.web.enabled:
+        mount_web(app, settings.web)  # last: it serves every other path
     return app

@@ -58,6 +58,8 @@ __all__ = [
     "S3Settings",
     "ModelStoreSettings",
     "ApiSettings",
+    "WebSettings",
+    "WEB_VENDOR_FILES",
     "MultipartSettings",
     "LogSettings",
     "MetricsSettings",
@@ -628,6 +630,48 @@ class MetricsSettings(_Section):
     enabled: bool = True
 
 
+# -- [web] ----------------------------------------------------------------------------------------
+
+#: What the browser participant needs, relative to ``web.node_modules`` (the committed lock).
+WEB_VENDOR_FILES = (
+    "pyodide/pyodide.mjs",
+    "pyodide/pyodide.asm.wasm",
+    "libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs",
+    "libsodium/dist/modules-esm/libsodium.mjs",
+)
+
+
+class WebSettings(_Section):
+    """The browser participant and demo page, served at ``/`` (off unless enabled)."""
+
+    enabled: bool = False
+    root: Path = Path("web_participant")
+    node_modules: Path = Path("node_modules")
+    wheels: Path = Path(".cache/web")
+
+    @model_validator(mode="after")
+    def _files_present(self) -> Self:
+        if not self.enabled:
+            return self
+        problems = []
+        if not (self.root / "index.html").is_file():
+            problems.append(
+                ("root", f"{self.root} holds no index.html (the web_participant folder)")
+            )
+        missing = [name for name in WEB_VENDOR_FILES if not (self.node_modules / name).is_file()]
+        if missing:
+            problems.append(
+                ("node_modules", f"{self.node_modules} lacks {', '.join(missing)}: run `npm ci`")
+            )
+        if not (self.wheels.is_dir() and any(self.wheels.glob("xaynet-*.whl"))):
+            problems.append(
+                ("wheels", f"no xaynet-*.whl in {self.wheels}: run `make web` to build it")
+            )
+        if problems:
+            raise _fail(problems)
+        return self
+
+
 # -- the whole -------------------------------------------------------------------------------------
 
 
@@ -651,6 +695,7 @@ class Settings(BaseSettings):
     multipart: MultipartSettings = Field(default_factory=MultipartSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,9 @@ connection pool and one event stream).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from xaynet.participant.actions import (
     Event,
     GlobalModelAvailable,
@@ -64,11 +67,32 @@ from xaynet.participant.transport import (
     TransportError,
 )
 from xaynet.sdk.agent import Agent, AgentSettings, CoordinatorUnreachable, ModelProvider
-from xaynet.sdk.aio import AsyncParticipant
 from xaynet.sdk.fanout import SharedTransport
-from xaynet.sdk.http import HttpTransport
-from xaynet.sdk.options import ParticipantOptions
-from xaynet.sdk.participant import Participant, ParticipantHandle, spawn_participant
+
+if TYPE_CHECKING:
+    from xaynet.sdk.aio import AsyncParticipant
+    from xaynet.sdk.http import HttpTransport
+    from xaynet.sdk.options import ParticipantOptions
+    from xaynet.sdk.participant import Participant, ParticipantHandle, spawn_participant
+
+# These need httpx and numpy (CPython): imported on first use, so that the agent and the shared
+# transport also run inside Pyodide (the browser participant drives an Agent over fetch).
+_LAZY = {
+    "AsyncParticipant": "xaynet.sdk.aio",
+    "HttpTransport": "xaynet.sdk.http",
+    "ParticipantOptions": "xaynet.sdk.options",
+    "Participant": "xaynet.sdk.participant",
+    "ParticipantHandle": "xaynet.sdk.participant",
+    "spawn_participant": "xaynet.sdk.participant",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xaynet.sdk' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     # the two APIs
