@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo web test lint format test-python test-pyodide test-e2e bench bench-pyodide clean
+.PHONY: help demo web test lint format test-python test-pyodide test-e2e bench bench-pyodide bench-browser clean
 
 help:
 	@echo "make demo          run the demo (see README)"
@@ -14,8 +14,10 @@ help:
 	@echo "make lint          ruff (lint + format check) and mypy"
 	@echo "make test-python   the Python test suite on CPython"
 	@echo "make test-pyodide  the shared tests inside Pyodide under Node"
+	@echo "make test-e2e      only the browser tests (headless Chromium)"
 	@echo "make bench         masking benchmarks on CPython (numpy and pure paths)"
 	@echo "make bench-pyodide the pure-path masking benchmark inside Pyodide under Node"
+	@echo "make bench-browser the browser participant (Chromium) against native CPython"
 
 $(STAMP): requirements/dev.txt requirements/examples.txt shared/pyproject.toml coordinator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +59,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test-python: $(STAMP) web
+# e2e/ (in testpaths) needs the page's runtime, and the Pyodide wheels for its vector test.
+test-python: $(STAMP) web .cache/pyodide-wheels/.done
 	$(VENV)/bin/pytest
+
+test-e2e: $(STAMP) web .cache/pyodide-wheels/.done
+	$(VENV)/bin/pytest e2e
 
 test-pyodide: node_modules/.package-lock.json .cache/pyodide-wheels/.done
 	node tools/pyodide_pytest.mjs shared/tests -q -m "not slow"
@@ -68,6 +74,9 @@ bench: $(STAMP)
 
 bench-pyodide: node_modules/.package-lock.json .cache/pyodide-wheels/.done
 	node tools/pyodide_pytest.mjs --script benchmarks/bench_mask.py --repeat 2
+
+bench-browser: $(STAMP) web
+	$(PY) benchmarks/bench_browser.py
 
 clean:
 	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

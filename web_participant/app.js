@@ -20,6 +20,7 @@ const demo = {
   coordinator: { round_id: null, phase: null },
   devices: new Map(),
   models: [], // {round_id, model_id, accuracy, loss}, by round
+  modelsSeen: 0, // global models announced since the page loaded
   removedCounts: { accepted: 0, rejected: 0 },
   errors: [],
   call,
@@ -142,6 +143,7 @@ function onDevice(status) {
 }
 
 function onGlobalModel(model) {
+  demo.modelsSeen += 1;
   demo.models = demo.models.filter((m) => m.round_id !== model.round_id).concat([model]);
   demo.models.sort((a, b) => a.round_id - b.round_id);
   const percent = (100 * model.accuracy).toFixed(1);

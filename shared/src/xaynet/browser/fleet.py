@@ -105,6 +105,8 @@ class DeviceStatus:
     accepted: int = 0
     rejected: int = 0
     error: str | None = None
+    #: the last message accepted in the current round (``sum2`` for a summer that finished)
+    done: str | None = None
     #: round -> {"model", "weight", "accepted"} for the last KEEP_ROUNDS rounds it updated in
     local_models: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -183,7 +185,11 @@ class _DeviceAgent(Agent):
         elif isinstance(request, FetchSeeds):
             device.set_activity("fetching the seeds")
         elif isinstance(request, Wait):
-            device.set_activity(_WAIT_ACTIVITY[request.reason])
+            activity = _WAIT_ACTIVITY[request.reason]
+            done = device.status.done
+            if request.reason is WaitReason.NEXT_ROUND and done is not None:
+                activity = f"{done} accepted: waiting for the next round"
+            device.set_activity(activity)
         elif isinstance(request, NeedModel):
             device.set_activity("training")
         if timed is not None:
@@ -236,12 +242,14 @@ class _Device:
         status = self.status
         if isinstance(event, RoundStarted):
             status.round_id, status.role, status.error = event.round_id, None, None
+            status.done = None
         elif isinstance(event, RoleTaken):
             status.round_id, status.role = event.round_id, _ROLE_NAMES[event.role]
             status.error = None
         elif isinstance(event, MessageAccepted):
             status.accepted += 1
             status.error = None
+            status.done = event.task.value
             local = status.local_models.get(event.round_id)
             if event.task is Task.UPDATE and local is not None:
                 local["accepted"] = True
