@@ -51,9 +51,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Replace uvicorn.run and the app factory; what they were called with."""
-    import uvicorn
-
+    """Replace the server and the app factory; what they were called with."""
     calls: dict[str, Any] = {}
     sentinel = object()
 
@@ -68,7 +66,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     fake = types.ModuleType("xaynet_coordinator.app")
     fake.create_app = create_app  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "xaynet_coordinator.app", fake)
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(cli, "run_server", run)
     calls["sentinel"] = sentinel
     return calls
 
@@ -192,8 +190,10 @@ def _free_port() -> int:
 
 
 def test_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    """The real process: /healthz answers, SIGTERM runs the app's shutdown and ends it."""
+    """The real process: /healthz answers, SIGTERM runs the app's shutdown and ends it; an open
+    event stream is closed at once instead of holding the shutdown until its timeout."""
     pytest.importorskip("xaynet_coordinator.app")
+    httpx = pytest.importorskip("httpx")
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.upper().startswith("XAYNET__")},
@@ -210,6 +210,7 @@ def test_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    stream_lines: list[str] = []
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -221,7 +222,11 @@ def test_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
                 assert process.poll() is None, process.communicate()[0]
                 assert time.monotonic() < deadline, "the coordinator did not come up"
                 time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/events", timeout=30) as stream:
+            lines = stream.iter_lines()
+            stream_lines.append(next(lines))  # the current phase: the stream is open
+            process.send_signal(signal.SIGTERM)
+            stream_lines.extend(lines)  # ends when the server closes the stream
         output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -230,3 +235,5 @@ def test_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     # uvicorn re-raises the signal once it has shut down, so the status is that of SIGTERM
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
+    assert stream_lines[0].startswith("id: ")
+    assert "graceful shutdown exceeded" not in output

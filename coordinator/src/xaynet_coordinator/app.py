@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from xaynet_coordinator import __version__
 from xaynet_coordinator.engine import Engine, EngineConfig, StartupError
-from xaynet_coordinator.events import Event, EventBus
+from xaynet_coordinator.events import CLOSE, Event, EventBus
 from xaynet_coordinator.metrics import Metrics
 from xaynet_coordinator.model_store import (
     DirectoryModelStore,
@@ -160,10 +160,14 @@ def create_app(
         except (StartupError, StorageError, ModelStoreError) as exc:
             log.error("cannot start: %s", exc)
             raise
+        loop = asyncio.get_running_loop()
+        # For a signal handler (the CLI's server): end the event streams from any thread.
+        app.state.close_event_streams = lambda: loop.call_soon_threadsafe(events.close)
         task = asyncio.create_task(_run(engine)) if run_loop else None
         try:
             yield
         finally:
+            events.close()
             await engine.shutdown()
             if task is not None:
                 task.cancel()
@@ -311,6 +315,8 @@ def create_app(
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
+                    if event is CLOSE:
+                        return  # the server is shutting down: clients reconnect later
                     yield event.encode()
 
         return StreamingResponse(

@@ -8,12 +8,14 @@ Other exit statuses: 2 for invalid settings or command-line usage, 3 when the ap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +25,7 @@ from rich.table import Table
 from xaynet_coordinator import __version__
 from xaynet_coordinator.settings import LogSettings, Settings, SettingsError, load_settings
 
-__all__ = ["app", "main", "configure_logging", "uvicorn_options", "JsonFormatter"]
+__all__ = ["app", "main", "configure_logging", "uvicorn_options", "run_server", "JsonFormatter"]
 
 #: Seconds uvicorn waits for open requests (and event streams) after SIGTERM before it closes
 #: them; the app's shutdown runs after that.
@@ -91,9 +93,28 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def run_server(application: Any, **options: Any) -> None:
+    """``uvicorn.run``, except that a signal first ends the app's event streams."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Event streams never end by themselves: close them now, so that the graceful
+            # shutdown does not wait GRACEFUL_SHUTDOWN_SECONDS for them.
+            close = getattr(application.state, "close_event_streams", None)
+            if close is not None:
+                close()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(application, **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the app failed to start (the log says why)
+
+
 def _serve(settings: Settings) -> None:
     # Imported here: the CLI (and --check) must work without loading the whole service.
-    import uvicorn
 
     from xaynet_coordinator.app import create_app
 
@@ -109,7 +130,7 @@ def _serve(settings: Settings) -> None:
         settings.storage.backend,
         settings.models.backend,
     )
-    uvicorn.run(create_app(settings), **uvicorn_options(settings))
+    run_server(create_app(settings), **uvicorn_options(settings))
 
 
 def _print_check(settings: Settings, config: Path | None) -> None:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Event", "EventBus"]
+__all__ = ["Event", "EventBus", "CLOSE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,10 @@ class Event:
         return f"id: {self.id}\nevent: {self.kind}\ndata: {json.dumps(self.data)}\n\n"
 
 
+#: What a subscriber's queue yields last when the bus closes (never sent to clients).
+CLOSE = Event(0, "close", {})
+
+
 class EventBus:
     """Fan-out of events to any number of subscribers."""
 
@@ -37,6 +41,8 @@ class EventBus:
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._next_id = 1
         self.last: dict[str, Event] = {}
+        #: set by :meth:`close`: streams end and new subscribers get nothing
+        self.closed = False
 
     @property
     def subscribers(self) -> int:
@@ -52,10 +58,24 @@ class EventBus:
             queue.put_nowait(event)
         return event
 
+    def close(self) -> None:
+        """End every stream (server shutdown): each queue gets a final ``close`` event.
+
+        Without this, a server shutting down waits for its graceful-shutdown timeout, since an
+        event stream never ends by itself, and meanwhile refuses every new connection.
+        """
+        self.closed = True
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(CLOSE)
+
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue that receives every event published while the context is open."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        if self.closed:
+            queue.put_nowait(CLOSE)
         self._subscribers.add(queue)
         try:
             yield queue
