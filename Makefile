@@ -38,8 +38,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 WEB_WHEEL := .cache/web/.built
 $(WEB_WHEEL): $(STAMP) shared/pyproject.toml $(shell find shared/src -name '*.py')
 	@mkdir -p .cache/web
-	rm -f .cache/web/xaynet-*.whl
-	$(PY) -m pip wheel --quiet --no-deps -w .cache/web ./shared
+	rm -rf .cache/web-build
+	$(PY) -m pip wheel --quiet --no-deps -w .cache/web-build ./shared
+	# swapped in at once: a running demo never finds the folder without a wheel
+	mv .cache/web-build/xaynet-*.whl .cache/web/
+	rm -rf .cache/web-build
 	touch $@
 
 web: node_modules/.package-lock.json $(WEB_WHEEL)

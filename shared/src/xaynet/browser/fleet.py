@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ from xaynet.sdk.fanout import SharedTransport
 __all__ = ["DeviceFleet", "DeviceStatus", "FLEET_AGENT_SETTINGS", "Report"]
 
 Report = Callable[[dict[str, Any]], None]
+
+log = logging.getLogger("xaynet.browser")
 
 #: Devices in a page come back quickly after an outage: retry within 5 s, forever.
 FLEET_AGENT_SETTINGS = AgentSettings(
@@ -274,6 +277,8 @@ class _Device:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            # a broken device is shown (and logged), the others go on
+            log.exception("device %d stopped", self.status.number)
             self.status.activity = "stopped"
             self.status.error = f"{type(exc).__name__}: {exc}"
             self.publish()
