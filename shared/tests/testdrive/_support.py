@@ -225,3 +225,78 @@ def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[s
 def global_model_file(directory: Path, model_id: str) -> Path:
     """Where the coordinator stored a global model (raw little-endian float64)."""
     return directory / "models" / model_id
+
+
+# -- the digits task -------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[3]
+DIGITS_JSON = ROOT / "web_participant" / "data" / "digits.json"
+DIGITS_LENGTH = 650
+
+
+def digits_config_text(port: int, directory: Path, *, web: bool) -> str:
+    """Rounds of about a second for a handful of digits devices; ``web``: serve the page too."""
+    text = f"""\
+[api]
+bind_address = "127.0.0.1:{port}"
+
+[pet.sum]
+probability = 0.3
+count = {{ min = 1, max = 100 }}
+time = {{ min = 0.3, max = 2 }}
+
+[pet.update]
+probability = 0.9
+count = {{ min = 3, max = 100 }}
+time = {{ min = 0.5, max = {UPDATE_TIME_MAX} }}
+
+[pet.sum2]
+count = {{ min = 1, max = 100 }}
+time = {{ min = 0.3, max = 5 }}
+
+[model]
+length = {DIGITS_LENGTH}
+
+[storage]
+backend = "memory"
+
+[models]
+backend = "directory"
+directory = "{directory / "models"}"
+
+[log]
+level = "info"
+"""
+    if not web:
+        return text
+    node_modules = ROOT / "node_modules"
+    if not (node_modules / "pyodide" / "pyodide.mjs").is_file():
+        pytest.skip(f"{node_modules} lacks Pyodide (npm ci)")
+    # The devices never download the browser's wheel; the coordinator only wants one to exist.
+    wheels = directory / "wheels"
+    wheels.mkdir(exist_ok=True)
+    (wheels / "xaynet-0.0.0-py3-none-any.whl").write_bytes(b"")
+    return (
+        text
+        + f"""
+[web]
+enabled = true
+root = "{ROOT / "web_participant"}"
+node_modules = "{node_modules}"
+wheels = "{wheels}"
+"""
+    )
+
+
+@contextmanager
+def digits_coordinator(directory: Path, *, web: bool) -> Iterator[Coordinator]:
+    """A running coordinator for the digits model (memory storage)."""
+    port = free_port()
+    config = directory / "coordinator.toml"
+    config.write_text(digits_config_text(port, directory, web=web), encoding="utf-8")
+    process = Coordinator(config, port, directory / "coordinator.log")
+    try:
+        process.start()
+        yield process
+    finally:
+        process.kill()

@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -71,7 +71,15 @@ from xaynet.testdrive.ledger import Ledger, ModelDump, RoundRecord, Submission
 from xaynet.testdrive.models import ModelSpec, WeightSpec
 from xaynet.testdrive.transport import Gate, Traffic, http_client
 
-__all__ = ["Fleet", "FleetConfig", "Member", "Traffic", "CoordinatorUnreachable", "elapsed"]
+__all__ = [
+    "Fleet",
+    "FleetConfig",
+    "Member",
+    "Traffic",
+    "CoordinatorUnreachable",
+    "elapsed",
+    "reach_coordinator",
+]
 
 log = logging.getLogger("xaynet.testdrive")
 
@@ -590,36 +598,14 @@ class Fleet:
 
     async def _check_reachable(self, client: httpx.AsyncClient) -> None:
         config = self.config
-        last = "no answer"
-        for attempt in range(config.start_attempts):
-            if attempt:
-                await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
-            try:
-                response = await client.get("/params")
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                continue
-            status = response.status_code
-            if status >= 500:
-                last = f"GET /params answered HTTP {status}"
-                continue
-            if status not in (200, 204):
-                raise CoordinatorUnreachable(
-                    f"{config.url} does not look like a xaynet coordinator: GET /params "
-                    f"answered HTTP {status}"
+        response = await reach_coordinator(client, config.url, config.start_attempts)
+        if response.status_code == 200 and config.model_length is not None:
+            length = response.json().get("model_length")
+            if length != config.model_length:
+                raise ConfigError(
+                    f"the coordinator's rounds have models of {length} values, the "
+                    f"participants serve {config.model_length} (--model-length)"
                 )
-            if status == 200 and config.model_length is not None:
-                length = response.json().get("model_length")
-                if length != config.model_length:
-                    raise ConfigError(
-                        f"the coordinator's rounds have models of {length} values, the "
-                        f"participants serve {config.model_length} (--model-length)"
-                    )
-            return
-        raise CoordinatorUnreachable(
-            f"cannot reach the coordinator at {config.url} "
-            f"({config.start_attempts} attempts): {last}"
-        )
 
     # -- dropouts ------------------------------------------------------------------------------
 
@@ -773,7 +759,41 @@ class Fleet:
             await asyncio.sleep(0.5)
 
 
-def elapsed(fleet: Fleet) -> float:
+async def reach_coordinator(client: httpx.AsyncClient, url: str, attempts: int) -> httpx.Response:
+    """The coordinator's first answer to ``GET /params`` (HTTP 200 or 204).
+
+    Connection failures and HTTP 5xx are tried ``attempts`` times; then, or at once for an
+    answer no coordinator gives, :class:`CoordinatorUnreachable`.
+    """
+    last = "no answer"
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
+        try:
+            response = await client.get("/params")
+        except httpx.TransportError as exc:
+            last = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            continue
+        status = response.status_code
+        if status >= 500:
+            last = f"GET /params answered HTTP {status}"
+            continue
+        if status not in (200, 204):
+            raise CoordinatorUnreachable(
+                f"{url} does not look like a xaynet coordinator: GET /params answered HTTP {status}"
+            )
+        return response
+    raise CoordinatorUnreachable(
+        f"cannot reach the coordinator at {url} ({attempts} attempts): {last}"
+    )
+
+
+class _Timed(Protocol):
+    started_at: float | None
+    stopped_at: float | None
+
+
+def elapsed(fleet: _Timed) -> float:
     """Seconds since the fleet started (to its stop, once stopped)."""
     if fleet.started_at is None:
         return 0.0

@@ -26,7 +26,15 @@ from xaynet.errors import ConfigError
 from xaynet.mask.config import DataType, MaskConfig
 from xaynet.round import RoundParameters
 
-__all__ = ["WeightSpec", "ModelSpec", "Vector", "tolerance", "weighted_mean", "VALUE_CAP"]
+__all__ = [
+    "WeightSpec",
+    "ModelSpec",
+    "Vector",
+    "tolerance",
+    "weighted_mean",
+    "as_masked",
+    "VALUE_CAP",
+]
 
 Vector = npt.NDArray[np.float64]
 
@@ -159,6 +167,19 @@ def _in_type(values: Vector, config: MaskConfig) -> Vector:
         bound = np.float32(min(config.add_shift, VALUE_CAP))
         return np.clip(values.astype(np.float32), -bound, bound).astype(np.float64)
     return values
+
+
+def as_masked(model: Any, config: MaskConfig) -> Vector:
+    """A float model as the masking sees it: F32 values rounded to binary32, clipped to the bound.
+
+    What a participant that trains in float64 (the digits devices) contributes to the mean.
+    """
+    values = np.asarray(model, dtype=np.float64)
+    if config.data_type is DataType.F32:
+        values = values.astype(np.float32).astype(np.float64)
+    bound = float(config.add_shift)
+    result: Vector = np.clip(values, -bound, bound)
+    return result
 
 
 def weighted_mean(models: list[Any], weights: list[float]) -> Vector:
