@@ -289,7 +289,8 @@ class DeviceFleet:
 
     ``dataset`` is the parsed digits data, ``report`` receives every report, ``random_bytes``
     supplies the devices' keys and secrets (``os.urandom``), ``rng`` the non-secret randomness
-    (SGD order, jitter).
+    (SGD order, jitter). Devices are numbered from ``first_device`` on; the number picks the
+    data shard, so two fleets in the same rounds (a page and native devices) should not overlap.
     """
 
     def __init__(
@@ -302,7 +303,10 @@ class DeviceFleet:
         rng: random.Random | None = None,
         agent_settings: AgentSettings = FLEET_AGENT_SETTINGS,
         learning_rate: float = 0.3,
+        first_device: int = 0,
     ) -> None:
+        if first_device < 0:
+            raise ValueError("first_device must be >= 0")
         self.shared = SharedTransport(transport)
         self.dataset = dataset
         self.report = report
@@ -312,7 +316,7 @@ class DeviceFleet:
         self.learning_rate = learning_rate
         self._shards = digits.shard_indices(dataset.y_train)
         self._devices: dict[int, _Device] = {}
-        self._next_number = 0
+        self._next_number = first_device
         self._evaluated: dict[tuple[int, str | None], dict[str, Any]] = {}
         self._watcher: asyncio.Task[None] | None = None
 

@@ -20,16 +20,26 @@ transport decodes them the same way; malformed bodies raise
 
 from __future__ import annotations
 
+import abc
+import asyncio
+import json
+import random
 import re
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xaynet.errors import DecodeError, XaynetError
+from xaynet.participant.backoff import Backoff
 from xaynet.round import RoundParameters
 
 __all__ = [
     "Transport",
+    "HttpApi",
+    "Answer",
+    "DEFAULT_RETRY_BACKOFF",
+    "OCTET_STREAM",
     "TransportError",
     "EventsNotSupported",
     "PostOutcome",
@@ -38,6 +48,10 @@ __all__ = [
     "decode_post_outcome",
     "decode_global_model",
 ]
+
+OCTET_STREAM = "application/octet-stream"
+#: Backoff between a transport's own retries of one request.
+DEFAULT_RETRY_BACKOFF = Backoff(initial=0.2, factor=2.0, maximum=5.0, jitter=0.5)
 
 _KEY_HEX = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
@@ -116,6 +130,180 @@ class Transport(Protocol):
     def events(self) -> AsyncIterator[tuple[str, Any]]: ...
 
     async def aclose(self) -> None: ...
+
+
+# -- the API over one request primitive ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self, what: str) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise DecodeError(f"{what}: the answer is not JSON: {exc}") from None
+
+    def maybe_json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def text(self, limit: int = 200) -> str:
+        return self.body[:limit].decode("utf-8", "replace")
+
+
+class HttpApi(abc.ABC):
+    """The coordinator's API (docs/PROTOCOL.md, section 10) over one request primitive.
+
+    A subclass implements :meth:`_send` (one request, no retry; a network failure raises
+    :class:`TransportError`), :meth:`events` and :meth:`aclose`. Everything else is here, the
+    same for every runtime: network errors and 5xx answers are retried ``retries`` times with
+    backoff and jitter -- except ``POST /message`` answers with a reason word, which are
+    protocol answers for the state machine; ``If-None-Match`` on ``GET /params``; the raw
+    float64 model.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retries: int = 2,
+        backoff: Backoff = DEFAULT_RETRY_BACKOFF,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError("retries must be an integer >= 0")
+        self.url = url.rstrip("/")
+        self._retries = retries
+        self._backoff = backoff
+        self._rng = rng if rng is not None else random.Random()
+        self._sleep = sleep
+
+    @abc.abstractmethod
+    async def _send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Answer:
+        """One request; raises :class:`TransportError` when no answer came."""
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[tuple[str, Any]]:
+        """``GET /events`` as ``(kind, data)`` pairs (see :class:`Transport`)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the connections."""
+
+    def _values(self, values: list[float]) -> Any:
+        """The model values as this transport hands them out (a list; numpy on CPython)."""
+        return values
+
+    def _raw_values(self, raw: bytes) -> Any:
+        """Little-endian float64 values as this transport hands them out."""
+        return self._values(list(struct.unpack(f"<{len(raw) // 8}d", raw)))
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        final: Callable[[Answer], bool] = lambda answer: answer.status < 500,
+    ) -> Answer:
+        """Send a request, retrying network errors and answers ``final`` refuses."""
+        error = ""
+        for attempt in range(self._retries + 1):
+            if attempt:
+                await self._sleep(self._backoff.delay(attempt - 1, self._rng))
+            try:
+                answer = await self._send(method, path, headers or {}, body)
+            except TransportError as exc:
+                error = f"{method} {self.url}{path}: {exc}".rstrip(": ")
+                continue
+            if final(answer):
+                return answer
+            error = f"{method} {self.url}{path}: HTTP {answer.status}"
+        raise TransportError(f"{error} (after {self._retries + 1} attempts)")
+
+    def _unexpected(self, answer: Answer, path: str) -> TransportError:
+        return TransportError(
+            f"GET {self.url}{path}: unexpected HTTP {answer.status}: {answer.text()}".rstrip(": ")
+        )
+
+    async def get_params(self, etag: str | None) -> tuple[RoundParameters | None, str | None]:
+        answer = await self._request(
+            "GET", "/params", headers={"If-None-Match": etag} if etag else {}
+        )
+        if answer.status == 304:
+            return None, answer.headers.get("etag", etag)
+        if answer.status == 204:
+            return None, None
+        if answer.status != 200:
+            raise self._unexpected(answer, "/params")
+        params = RoundParameters.from_json_dict(answer.json("round parameters"))
+        return params, answer.headers.get("etag")
+
+    async def get_sums(self) -> dict[bytes, bytes] | None:
+        return await self._key_map("/sums", "sum dict")
+
+    async def get_seeds(self, summer_pk: bytes) -> dict[bytes, bytes] | None:
+        return await self._key_map(f"/seeds?pk={bytes(summer_pk).hex()}", "seed dict")
+
+    async def _key_map(self, path: str, what: str) -> dict[bytes, bytes] | None:
+        answer = await self._request("GET", path)
+        if answer.status == 204:
+            return None
+        if answer.status != 200:
+            raise self._unexpected(answer, path.partition("?")[0])
+        return decode_key_map(answer.json(what), what)
+
+    async def get_model(self) -> GlobalModel | None:
+        answer = await self._request("GET", "/model", headers={"Accept": OCTET_STREAM})
+        if answer.status == 204:
+            return None
+        if answer.status != 200:
+            raise self._unexpected(answer, "/model")
+        if not answer.headers.get("content-type", "").startswith(OCTET_STREAM):
+            model = decode_global_model(answer.json("global model"))
+            return GlobalModel(model.round_id, model.model_id, self._values(model.values))
+        raw, round_header = answer.body, answer.headers.get("x-xaynet-round", "")
+        if len(raw) % 8 or not round_header.isdigit():
+            raise DecodeError("global model: a raw model is float64 values with a round id")
+        model_id = answer.headers.get("x-xaynet-model-id")
+        return GlobalModel(
+            int(round_header),
+            None if model_id in (None, "initial") else model_id,
+            self._raw_values(raw),
+        )
+
+    async def post_message(self, body: bytes) -> PostOutcome:
+        def final(answer: Answer) -> bool:
+            # A 5xx with a reason word is the coordinator speaking (e.g. phase_full); one without
+            # is a proxy or a crash, worth a retry.
+            return (
+                answer.status < 500
+                or decode_post_outcome(answer.status, answer.maybe_json()) is not None
+            )
+
+        answer = await self._request(
+            "POST",
+            "/message",
+            headers={"Content-Type": OCTET_STREAM},
+            body=bytes(body),
+            final=final,
+        )
+        outcome = decode_post_outcome(answer.status, answer.maybe_json())
+        if outcome is None:
+            return PostOutcome(answer.status, f"http_{answer.status}", answer.text())
+        return outcome
 
 
 # -- decoding ------------------------------------------------------------------------------------

@@ -32,25 +32,18 @@ import httpx
 import numpy as np
 
 from xaynet import __version__
-from xaynet.errors import DecodeError
 from xaynet.participant.backoff import Backoff
 from xaynet.participant.transport import (
+    DEFAULT_RETRY_BACKOFF,
+    Answer,
     EventsNotSupported,
-    GlobalModel,
-    PostOutcome,
+    HttpApi,
     TransportError,
-    decode_global_model,
-    decode_key_map,
-    decode_post_outcome,
 )
-from xaynet.round import RoundParameters
 from xaynet.sdk._sse import SSEParser
 
 __all__ = ["HttpTransport", "ssl_context", "DEFAULT_RETRY_BACKOFF"]
 
-OCTET_STREAM = "application/octet-stream"
-#: Backoff between the transport's own retries of one request.
-DEFAULT_RETRY_BACKOFF = Backoff(initial=0.2, factor=2.0, maximum=5.0, jitter=0.5)
 #: A silent event stream is dead after this long: the coordinator sends a keep-alive every 15 s.
 EVENTS_READ_TIMEOUT = 45.0
 
@@ -75,7 +68,7 @@ def ssl_context(verify: bool | str = True, client_cert: ClientCert | None = None
     return context
 
 
-class HttpTransport:
+class HttpTransport(HttpApi):
     """The coordinator at ``url`` (e.g. ``http://127.0.0.1:8081``) over httpx.
 
     ``client`` replaces the internal ``httpx.AsyncClient`` (tests pass one with a mock
@@ -97,14 +90,8 @@ class HttpTransport:
         sleep: Sleep = asyncio.sleep,
         events_read_timeout: float = EVENTS_READ_TIMEOUT,
     ) -> None:
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError("retries must be an integer >= 0")
-        self.url = url.rstrip("/")
+        super().__init__(url, retries=retries, backoff=backoff, rng=rng, sleep=sleep)
         self._timeout = timeout
-        self._retries = retries
-        self._backoff = backoff
-        self._rng = rng if rng is not None else random.Random()
-        self._sleep = sleep
         self._events_read_timeout = events_read_timeout
         if client is None:
             tls: ssl.SSLContext | bool = True
@@ -130,118 +117,20 @@ class HttpTransport:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    # -- requests with retries -------------------------------------------------------------------
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        final: Callable[[httpx.Response], bool] = lambda r: r.status_code < 500,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """Send a request, retrying network errors and answers ``final`` refuses."""
-        error = ""
-        for attempt in range(self._retries + 1):
-            if attempt:
-                await self._sleep(self._backoff.delay(attempt - 1, self._rng))
-            try:
-                response = await self._client.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                error = f"{method} {self.url}{path}: {type(exc).__name__}: {exc}".rstrip(": ")
-                continue
-            if final(response):
-                return response
-            error = f"{method} {self.url}{path}: HTTP {response.status_code}"
-        raise TransportError(f"{error} (after {self._retries + 1} attempts)")
-
-    @staticmethod
-    def _json(response: httpx.Response, what: str) -> Any:
+    async def _send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Answer:
         try:
-            return response.json()
-        except ValueError as exc:
-            raise DecodeError(f"{what}: the answer is not JSON: {exc}") from None
+            response = await self._client.request(method, path, headers=headers, content=body)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        return Answer(response.status_code, response.headers, response.content)
 
-    def _unexpected(self, response: httpx.Response, path: str) -> TransportError:
-        text = response.text[:200]
-        return TransportError(
-            f"GET {self.url}{path}: unexpected HTTP {response.status_code}: {text}".rstrip(": ")
-        )
+    def _values(self, values: list[float]) -> Any:
+        return np.asarray(values, dtype=np.float64)
 
-    # -- the API ---------------------------------------------------------------------------------
-
-    async def get_params(self, etag: str | None) -> tuple[RoundParameters | None, str | None]:
-        headers = {"If-None-Match": etag} if etag else {}
-        response = await self._request("GET", "/params", headers=headers)
-        status = response.status_code
-        if status == 304:
-            return None, response.headers.get("ETag", etag)
-        if status == 204:
-            return None, None
-        if status != 200:
-            raise self._unexpected(response, "/params")
-        params = RoundParameters.from_json_dict(self._json(response, "round parameters"))
-        return params, response.headers.get("ETag")
-
-    async def get_sums(self) -> dict[bytes, bytes] | None:
-        response = await self._request("GET", "/sums")
-        if response.status_code == 204:
-            return None
-        if response.status_code != 200:
-            raise self._unexpected(response, "/sums")
-        return decode_key_map(self._json(response, "sum dict"), "sum dict")
-
-    async def get_seeds(self, summer_pk: bytes) -> dict[bytes, bytes] | None:
-        response = await self._request("GET", "/seeds", params={"pk": bytes(summer_pk).hex()})
-        if response.status_code == 204:
-            return None
-        if response.status_code != 200:
-            raise self._unexpected(response, "/seeds")
-        return decode_key_map(self._json(response, "seed dict"), "seed dict")
-
-    async def get_model(self) -> GlobalModel | None:
-        response = await self._request("GET", "/model", headers={"Accept": OCTET_STREAM})
-        if response.status_code == 204:
-            return None
-        if response.status_code != 200:
-            raise self._unexpected(response, "/model")
-        if response.headers.get("content-type", "").startswith(OCTET_STREAM):
-            raw = response.content
-            round_header = response.headers.get("X-Xaynet-Round", "")
-            if len(raw) % 8 or not round_header.isdigit():
-                raise DecodeError("global model: a raw model is float64 values with a round id")
-            model_id = response.headers.get("X-Xaynet-Model-Id")
-            values = np.frombuffer(raw, dtype="<f8").astype(np.float64)
-            return GlobalModel(
-                int(round_header), None if model_id in (None, "initial") else model_id, values
-            )
-        model = decode_global_model(self._json(response, "global model"))
-        return GlobalModel(
-            model.round_id, model.model_id, np.asarray(model.values, dtype=np.float64)
-        )
-
-    async def post_message(self, body: bytes) -> PostOutcome:
-        def final(response: httpx.Response) -> bool:
-            # A 5xx with a reason word is the coordinator speaking (e.g. phase_full); one without
-            # is a proxy or a crash, worth a retry.
-            return (
-                response.status_code < 500
-                or decode_post_outcome(response.status_code, _maybe_json(response)) is not None
-            )
-
-        response = await self._request(
-            "POST",
-            "/message",
-            content=bytes(body),
-            headers={"Content-Type": OCTET_STREAM},
-            final=final,
-        )
-        outcome = decode_post_outcome(response.status_code, _maybe_json(response))
-        if outcome is None:
-            return PostOutcome(
-                response.status_code, f"http_{response.status_code}", response.text[:200]
-            )
-        return outcome
+    def _raw_values(self, raw: bytes) -> Any:
+        return np.frombuffer(raw, dtype="<f8").astype(np.float64)
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """``GET /events`` as ``(kind, data)`` pairs, reconnecting after errors.
@@ -280,13 +169,6 @@ class HttpTransport:
             yield "error", {"error": error}
             await self._sleep(self._backoff.delay(attempt, self._rng))
             attempt += 1
-
-
-def _maybe_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _parse_data(data: str) -> Any:
