@@ -10,7 +10,9 @@ Commands (``args`` is a JSON object):
 * ``remove`` ``{"number": k}`` (or none: the newest) -- stop a device;
 * ``status`` -- every device, every global model seen and the fleet's timings;
 * ``local_models`` ``{"round_id": r}`` -- the local models made for round ``r`` (tests);
-* ``stop`` -- stop every device.
+* ``stop`` -- stop every device;
+* ``bench`` ``{"length": d, "repeat": n, "tasks": [...]}`` -- time a participant's tasks at
+  model length ``d`` in this worker (:mod:`xaynet.browser.bench`); answers the timings.
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ async def command(name: str, args_json: str) -> str:
         for number in fleet.numbers:
             await fleet.remove_device(number)
         result = {"devices": 0}
+    elif name == "bench":
+        from xaynet.browser import bench  # only the benchmark needs it
+
+        result = await bench.run_command(args, dataset=fleet.dataset, poster=fleet.shared.transport)
     else:
         raise LocalProtocolError(f"unknown command {name!r}")
     return json.dumps(result)
