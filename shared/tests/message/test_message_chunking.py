@@ -8,8 +8,8 @@ from message_strategies import COORDINATOR_PK, PK, mask_object, seed_dict
 from xaynet import crypto
 from xaynet.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from xaynet.message import (
-    DEFAULT_MAX_MESSAGE_SIZE,
     MIN_MAX_MESSAGE_SIZE,
+    ORIGINAL_MAX_MESSAGE_SIZE,
     SEAL_OVERHEAD,
     Chunk,
     Message,
@@ -71,7 +71,7 @@ def state(r: Reassembler) -> tuple[int, int, int, int]:
 
 
 def test_chunk_data_size() -> None:
-    assert chunk_data_size(DEFAULT_MAX_MESSAGE_SIZE) == 4096 - 136 - 48 - 8 == 3904
+    assert chunk_data_size(ORIGINAL_MAX_MESSAGE_SIZE) == 4096 - 136 - 48 - 8 == 3904
     # the original's setting of 3912 gave 3720 data bytes per chunk
     assert chunk_data_size(3912) == 3720
     assert MIN_MAX_MESSAGE_SIZE == 193
@@ -387,11 +387,11 @@ def test_sealed_multipart_update_end_to_end(
 ) -> None:
     payload = Update(SIG, SIG, mask_object(1500), seed_dict(4))
     message = Message(participant_key.public, round_keys.public, payload)
-    parts = split_message(message, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, message_id=0xBEEF)
+    parts = split_message(message, max_message_size=ORIGINAL_MAX_MESSAGE_SIZE, message_id=0xBEEF)
     assert len(parts) == 3
     wire = [seal_message(p.to_bytes(participant_key), round_keys.public) for p in parts]
-    assert all(len(w) <= DEFAULT_MAX_MESSAGE_SIZE for w in wire)
-    assert len(wire[0]) == DEFAULT_MAX_MESSAGE_SIZE
+    assert all(len(w) <= ORIGINAL_MAX_MESSAGE_SIZE for w in wire)
+    assert len(wire[0]) == ORIGINAL_MAX_MESSAGE_SIZE
     r = reassembler(max_bytes_per_participant=20_000)
     results = [r.add(Message.from_bytes(open_message(w, round_keys))) for w in reversed(wire)]
     assert results == [None, None, message]

@@ -8,9 +8,9 @@ the layout and the strictness rules, :mod:`xaynet.message.chunking` for multipar
 from __future__ import annotations
 
 from xaynet.message.chunking import (
-    DEFAULT_MAX_MESSAGE_SIZE,
     MAX_CHUNKS,
     MIN_MAX_MESSAGE_SIZE,
+    ORIGINAL_MAX_MESSAGE_SIZE,
     Reassembler,
     ReassemblyError,
     chunk_data_size,
@@ -73,7 +73,7 @@ __all__ = [
     "SUM_PAYLOAD_LENGTH",
     "SEALED_SEED_LENGTH",
     "SEED_DICT_ENTRY_LENGTH",
-    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ORIGINAL_MAX_MESSAGE_SIZE",
     "MIN_MAX_MESSAGE_SIZE",
     "MAX_CHUNKS",
 ]

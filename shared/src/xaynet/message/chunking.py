@@ -27,7 +27,7 @@ from xaynet.message.message import Message
 from xaynet.message.payloads import CHUNK_HEADER_LENGTH, Chunk, decode_payload
 
 __all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ORIGINAL_MAX_MESSAGE_SIZE",
     "MIN_MAX_MESSAGE_SIZE",
     "MAX_CHUNKS",
     "chunk_data_size",
@@ -37,8 +37,10 @@ __all__ = [
     "Reassembler",
 ]
 
-#: The sealed message size limit the original SDKs meant to use.
-DEFAULT_MAX_MESSAGE_SIZE = 4096
+#: The sealed message size limit the original SDKs meant to use. This SDK's participants send
+#: up to 1 MiB per request (``xaynet.participant.DEFAULT_MAX_MESSAGE_SIZE``): in a browser
+#: every request costs milliseconds (benchmarks/README.md).
+ORIGINAL_MAX_MESSAGE_SIZE = 4096
 #: The smallest limit that leaves room for one data byte per chunk.
 MIN_MAX_MESSAGE_SIZE = HEADER_LENGTH + SEAL_OVERHEAD + CHUNK_HEADER_LENGTH + 1
 #: Chunk ids are u16, so a message has at most this many chunks.
