@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -42,6 +41,7 @@ from xaynet.round import RoundParameters
 from xaynet.sdk.agent import CoordinatorUnreachable
 from xaynet.sdk.http import ClientCert, HttpTransport
 from xaynet.testdrive.fleet import reach_coordinator
+from xaynet.testdrive.follow import Follower
 from xaynet.testdrive.ledger import Ledger, RoundRecord
 from xaynet.testdrive.models import as_masked
 from xaynet.testdrive.transport import Gate, Traffic, http_client
@@ -206,35 +206,27 @@ class _Observed:
             await asyncio.sleep(0.02)
 
 
-class DigitsDrive:
+class DigitsDrive(Follower[DigitsRound]):
     """The devices of a digits run (see the module docstring)."""
 
+    ledger: DigitsLedger
+
     def __init__(self, config: DigitsConfig) -> None:
+        super().__init__(DigitsLedger(), config.rounds)
         self.config = config
         self.seed = (
             config.seed if config.seed is not None else random.SystemRandom().getrandbits(32)
         )
-        self.ledger = DigitsLedger()
         self.traffic = Traffic()
         #: where the data comes from: the file, or the coordinator's URL of it
         self.data_source = str(config.data) if config.data is not None else config.url + DATA_PATH
         self.dataset: digits_task.Dataset | None = None
-        #: called with ("phase" | "round" | "model" | "failure" | "retrying", record)
-        self.listeners: list[Callable[[str, DigitsRound], None]] = []
         #: task -> seconds per run ("train", "mask", "aggregate", "post"), from the devices
         self.timings: dict[str, list[float]] = collections.defaultdict(list)
         #: the latest report of each device
         self.devices: dict[int, dict[str, Any]] = {}
-        self.error: BaseException | None = None
-        self.started_at: float | None = None
-        self.stopped_at: float | None = None
         self.fleet: DeviceFleet | None = None
         self._observed: _Observed | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._done: asyncio.Event | None = None
-        self._following = asyncio.Event()
-        self._retry_notified = float("-inf")
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         return f"<DigitsDrive {self.config.devices} devices at {self.config.url}>"
@@ -285,18 +277,13 @@ class DigitsDrive:
                     give_up_after=config.give_up_after,
                 ),
             )
-            self.started_at = time.monotonic()
-            self._spawn(self._monitor(self.fleet))
-            # Learn the coordinator's phase first, so that a round the devices take part in
-            # from its start is known as such.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._following.wait(), min(5.0, config.timeout))
-            for _ in range(config.devices):
-                self.fleet.add_device()
-            waits = {self._spawn(stop.wait()), self._spawn(self._done.wait())}
-            if config.duration is not None:
-                waits.add(self._spawn(asyncio.sleep(config.duration)))
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await self._follow(
+                self.fleet.shared.view().events(),
+                self._add_devices,
+                stop,
+                duration=config.duration,
+                timeout=config.timeout,
+            )
         finally:
             if self.started_at is not None:
                 self.stopped_at = time.monotonic()
@@ -305,17 +292,10 @@ class DigitsDrive:
             raise self.error
         return self.ledger
 
-    @property
-    def done(self) -> bool:
-        """Whether the requested rounds are complete."""
-        rounds = self.config.rounds
-        return rounds is not None and len(self.ledger.completed) >= rounds
-
-    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _add_devices(self) -> None:
+        assert self.fleet is not None
+        for _ in range(self.config.devices):
+            self.fleet.add_device()
 
     def _fail(self, error: BaseException) -> None:
         if self.error is None:
@@ -324,9 +304,7 @@ class DigitsDrive:
             self._done.set()
 
     async def _shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cancel_tasks()
         if self.fleet is not None:
             await self.fleet.aclose()  # closes the transport, and the client with it
         elif self._client is not None:
@@ -414,85 +392,25 @@ class DigitsDrive:
         elif error:
             self.ledger.last_error = f"device {number}: {error}"
             self.ledger.last_error_at = time.monotonic()
-            self._retrying()
-
-    def _retrying(self) -> None:
-        """Tell the listeners about device errors, at most every 5 s."""
-        now = time.monotonic()
-        if now - self._retry_notified < 5.0:
-            return
-        self._retry_notified = now
-        round_id = self.ledger.round_id
-        self._notify("retrying", self.ledger.round(round_id if round_id is not None else 0))
-
-    def _notify(self, kind: str, record: DigitsRound) -> None:
-        for listener in self.listeners:
-            listener(kind, record)
+            self.retrying()
 
     # -- the coordinator's events -------------------------------------------------------------
 
-    async def _monitor(self, fleet: DeviceFleet) -> None:
-        try:
-            async for kind, data in fleet.shared.view().events():
-                self._on_event(kind, data)
-                if kind == "phase":
-                    self._following.set()
-        finally:
-            self._following.set()
+    def _on_model(self, round_id: int, data: dict[str, Any]) -> None:
+        self._spawn(self._evaluate(round_id, time.monotonic()))
 
-    def _on_event(self, kind: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
-        if kind == "error":
-            self.ledger.last_error = f"event stream: {data.get('error')}"
-            self.ledger.last_error_at = time.monotonic()
-            return
-        round_id = data.get("round_id")
-        if not isinstance(round_id, int):
-            return
-        ledger = self.ledger
-        if kind == "phase" and isinstance(data.get("phase"), str):
-            phase, since = data["phase"], data.get("since")
-            ledger.coordinator_phase(
-                round_id, phase, float(since) if isinstance(since, int | float) else None
-            )
-            record = ledger.round(round_id)
-            if phase == "failure" and record.failure is None:
-                record.failure = "failed"
-                self._spawn(self._failure_reason(record))
-            self._notify("phase", record)
-            for old, past in ledger.rounds.items():
-                if old < round_id - _KEEP_ROUNDS:
-                    past.role_of.clear()
-        elif kind == "round":
-            ledger.round_announced(round_id)
-            self._notify("round", ledger.round(round_id))
-        elif kind == "model":
-            self._spawn(self._on_model(round_id, time.monotonic()))
+    def _prune(self, round_id: int) -> None:
+        for old, past in self.ledger.rounds.items():
+            if old < round_id - _KEEP_ROUNDS:
+                past.role_of.clear()
 
-    async def _failure_reason(self, record: DigitsRound) -> None:
-        assert self._client is not None
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            state = (await self._client.get("/state")).json()
-            last = state.get("last_failure") or {}
-            if last.get("round_id") == record.round_id and last.get("reason"):
-                record.failure = str(last["reason"])
-        self._notify("failure", record)
-
-    async def _on_model(self, round_id: int, announced: float) -> None:
+    async def _evaluate(self, round_id: int, announced: float) -> None:
         fleet, observed = self.fleet, self._observed
         assert fleet is not None
         assert observed is not None
         record = self.ledger.round(round_id)
-        view = fleet.shared.view()
-        model: GlobalModel | None = None
-        for attempt in range(10):
-            with contextlib.suppress(Exception):
-                model = await view.get_model()
-            if model is not None and model.round_id >= round_id:
-                break
-            await asyncio.sleep(0.1 * (attempt + 1))
-        if model is None or model.round_id != round_id:
+        model = await self._fetch_model(fleet.shared.view(), round_id)
+        if model is None:
             record.note = f"could not fetch the global model of round {round_id}"
             self._notify("model", record)
             return
@@ -501,9 +419,7 @@ class DigitsDrive:
         fleet.on_global_model(model)  # evaluates it, unless a device did (reports accuracy)
         record.model_id = model.model_id or "initial"
         self._check(record, model, fleet, observed.params.get(round_id))
-        self._notify("model", record)
-        if self.done and self._done is not None:
-            self._done.set()
+        self._model_done(record)
 
     def _check(
         self,

@@ -32,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,6 +67,7 @@ from xaynet.round import RoundParameters
 from xaynet.sdk.agent import Agent, AgentSettings, CoordinatorUnreachable
 from xaynet.sdk.fanout import SharedTransport
 from xaynet.sdk.http import ClientCert, HttpTransport
+from xaynet.testdrive.follow import Follower
 from xaynet.testdrive.ledger import Ledger, ModelDump, RoundRecord, Submission
 from xaynet.testdrive.models import ModelSpec, WeightSpec
 from xaynet.testdrive.transport import Gate, Traffic, http_client
@@ -88,8 +89,6 @@ log = logging.getLogger("xaynet.testdrive")
 _STEP = {State.NEW_ROUND: "role", State.SUM: "sum", State.SUM2: "sum2", State.UPDATE: "update"}
 #: How long a global-model check waits for POST answers of its round still in flight.
 _INFLIGHT_GRACE = 5.0
-#: Seconds between two "participants are retrying" notices.
-_RETRY_NOTICE = 5.0
 #: Rounds whose per-participant submissions are kept (older ones are pruned in long runs).
 _KEEP_ROUNDS = 8
 
@@ -437,10 +436,11 @@ def _identity_seed(seed: int | None, index: int) -> bytes:
     return hashlib.sha256(f"xaynet-test-drive:{seed}:{index}".encode()).digest()
 
 
-class Fleet:
+class Fleet(Follower[RoundRecord]):
     """The participants of a run (see the module docstring)."""
 
     def __init__(self, config: FleetConfig) -> None:
+        super().__init__(Ledger(), config.rounds)
         self.config = config
         #: what models, weights and dropouts follow from (drawn if the config has none)
         self.seed = (
@@ -449,7 +449,6 @@ class Fleet:
         self.max_weight = _power_of_two_above(config.weights.max_weight)
         self.dropout_summers = config.dropout_summers
         self.dropout_updaters = config.dropout_updaters
-        self.ledger = Ledger()
         self.traffic = Traffic()
         self.agent_settings = AgentSettings(
             event_timeout=config.event_timeout, give_up_after=config.give_up_after
@@ -463,21 +462,10 @@ class Fleet:
         self.params: dict[int, RoundParameters] = {}
         #: POST /message requests in flight, per round id
         self.inflight: collections.Counter[int | None] = collections.Counter()
-        #: called with ("phase" | "round" | "model" | "failure" | "retrying", record)
-        self.listeners: list[Callable[[str, RoundRecord], None]] = []
-        #: the error that stopped the fleet, if any
-        self.error: BaseException | None = None
         self.shared: SharedTransport | None = None
-        self.started_at: float | None = None
-        self.stopped_at: float | None = None
-        self._client: httpx.AsyncClient | None = None
         #: the worker thread of the participants' masking and Sum2 work
         self.executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._dropouts: dict[tuple[int, Role], frozenset[int]] = {}
-        self._done: asyncio.Event | None = None
-        self._following = asyncio.Event()
-        self._retry_notified = float("-inf")
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.members = [
             Member(
                 self,
@@ -516,33 +504,19 @@ class Fleet:
             gate = Gate(transport, slots=config.connections, coalesce=config.coalesce)
             # Each agent reads its copy of the event stream: room for a round's worth of events.
             self.shared = SharedTransport(gate, queue_size=64)
-            self.started_at = time.monotonic()
-            self._spawn(self._monitor())
-            # Learn the coordinator's phase before the participants act, so that a round they
-            # take part in from its start is known as such.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._following.wait(), min(5.0, config.timeout))
-            for member in self.members:
-                member.start()
-            waits = {
-                self._spawn(stop.wait()),
-                self._spawn(self._done.wait()),
-            }
-            if config.duration is not None:
-                waits.add(self._spawn(asyncio.sleep(config.duration)))
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await self._follow(
+                self.shared.view().events(),
+                self._start_members,
+                stop,
+                duration=config.duration,
+                timeout=config.timeout,
+            )
         finally:
             self.stopped_at = time.monotonic()
             await self._shutdown()
         if self.error is not None:
             raise self.error
         return self.ledger
-
-    @property
-    def done(self) -> bool:
-        """Whether the requested rounds are complete."""
-        rounds = self.config.rounds
-        return rounds is not None and len(self.ledger.completed) >= rounds
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (from the event loop, e.g. a signal handler)."""
@@ -553,11 +527,9 @@ class Fleet:
         """Save participant ``index``, restore it from the bytes and go on; returns them."""
         return await self.members[index].restart()
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _start_members(self) -> None:
+        for member in self.members:
+            member.start()
 
     def _agent_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -571,9 +543,7 @@ class Fleet:
     async def _shutdown(self) -> None:
         members = [member.stop() for member in self.members]
         await asyncio.gather(*members, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cancel_tasks()
         if self.dump is not None:
             self.dump.finish_all(self.ledger)
         if self.shared is not None:
@@ -630,61 +600,13 @@ class Fleet:
 
     # -- the coordinator's events -------------------------------------------------------------
 
-    async def _monitor(self) -> None:
-        assert self.shared is not None
-        try:
-            async for kind, data in self.shared.view().events():
-                self._on_coordinator_event(kind, data)
-                if kind == "phase":
-                    self._following.set()
-        except EventsNotSupported as exc:
-            log.info("no event stream (%s): polling GET /state", exc)
-            await self._poll_state()
-        finally:
-            self._following.set()
+    async def _without_events(self, exc: EventsNotSupported) -> None:
+        log.info("no event stream (%s): polling GET /state", exc)
+        await self._poll_state()
 
-    def _on_coordinator_event(self, kind: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
-        if kind == "error":
-            self.ledger.last_error = f"event stream: {data.get('error')}"
-            self.ledger.last_error_at = time.monotonic()
-            return
-        round_id = data.get("round_id")
-        if not isinstance(round_id, int):
-            return
-        ledger = self.ledger
-        if kind == "phase" and isinstance(data.get("phase"), str):
-            phase = data["phase"]
-            since = data.get("since")
-            record = ledger.coordinator_phase(
-                round_id, phase, float(since) if isinstance(since, int | float) else None
-            )
-            if phase == "failure" and record.failure is None:
-                record.failure = "failed"
-                self._spawn(self._failure_reason(record))
-            self._notify("phase", record)
-            self._prune(round_id)
-        elif kind == "round":
-            self._notify("round", ledger.round_announced(round_id))
-        elif kind == "model":
-            model_id = data.get("model_id")
-            self._spawn(
-                self._check_model(round_id, model_id if isinstance(model_id, str) else None)
-            )
-
-    def retrying(self) -> None:
-        """A participant retries after a failure: tell the listeners, at most every 5 s."""
-        now = time.monotonic()
-        if now - self._retry_notified < _RETRY_NOTICE:
-            return
-        self._retry_notified = now
-        round_id = self.ledger.round_id
-        self._notify("retrying", self.ledger.round(round_id if round_id is not None else 0))
-
-    def _notify(self, kind: str, record: RoundRecord) -> None:
-        for listener in self.listeners:
-            listener(kind, record)
+    def _on_model(self, round_id: int, data: dict[str, Any]) -> None:
+        model_id = data.get("model_id")
+        self._spawn(self._check_model(round_id, model_id if isinstance(model_id, str) else None))
 
     def _prune(self, round_id: int) -> None:
         for old, record in self.ledger.rounds.items():
@@ -693,29 +615,11 @@ class Fleet:
         for old in [r for r in self.params if r < round_id - _KEEP_ROUNDS]:
             del self.params[old]
 
-    async def _failure_reason(self, record: RoundRecord) -> None:
-        assert self._client is not None
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            state = (await self._client.get("/state")).json()
-            last = state.get("last_failure") or {}
-            if last.get("round_id") == record.round_id and last.get("reason"):
-                record.failure = str(last["reason"])
-            elif state.get("failure"):
-                record.failure = str(state["failure"])
-        self._notify("failure", record)
-
     async def _check_model(self, round_id: int, model_id: str | None) -> None:
         assert self.shared is not None
         record = self.ledger.round(round_id)
-        view = self.shared.view()
-        model: GlobalModel | None = None
-        for attempt in range(10):
-            with contextlib.suppress(Exception):
-                model = await view.get_model()
-            if model is not None and model.round_id >= round_id:
-                break
-            await asyncio.sleep(0.1 * (attempt + 1))
-        if model is None or model.round_id != round_id:
+        model = await self._fetch_model(self.shared.view(), round_id)
+        if model is None:
             record.model_id = model_id
             record.note = f"could not fetch the global model of round {round_id}"
             self._notify("model", record)
@@ -734,9 +638,7 @@ class Fleet:
             log.error("round %d: the global model does not verify: %s", round_id, record.note)
         if self.dump is not None:
             self.dump.finish(record, model.values)
-        self._notify("model", record)
-        if self.done and self._done is not None:
-            self._done.set()
+        self._model_done(record)
 
     async def _poll_state(self) -> None:
         """Without an event stream: turn ``GET /state`` into the same events."""
