@@ -51,19 +51,10 @@ from xaynet.browser import bench, digits
 from xaynet.sdk.http import HttpTransport
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools" / "testing"))
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - shared with the browser tests
+
 COORDINATOR = Path(sys.executable).parent / "xaynet-coordinator"
-CHROMIUM = Path(os.environ.get("XAYNET_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-]
 BOOT_TIMEOUT = 90.0
 BENCH_TIMEOUT = 600.0
 NUMPY_TASKS = ("mask", "aggregate")

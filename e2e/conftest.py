@@ -8,33 +8,13 @@ and shares it between its tests: Pyodide takes seconds to start.
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _coordinator import ROOT, WebCoordinator
-from playwright.sync_api import Browser, BrowserContext, Page
-
-CHROMIUM = Path(os.environ.get("XAYNET_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = ROOT / "e2e" / "artifacts"
-#: The worker must be ready within this many seconds (about 3-7 s on this kind of machine).
-BOOT_TIMEOUT = 60.0
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-]
+from demo_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, DemoPage, WebCoordinator
+from playwright.sync_api import Browser
 
 
 def _require(path: Path, hint: str) -> None:
@@ -54,67 +34,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-class DemoPage:
-    """The demo page in its own browser context, with what a test needs to drive it."""
-
-    def __init__(self, context: BrowserContext, base_url: str) -> None:
-        self.context = context
-        self.base_url = base_url
-        self.requests: list[str] = []
-        self.console_errors: list[str] = []
-        context.on("request", lambda request: self.requests.append(request.url))
-        self.page: Page = context.new_page()
-        self.page.on(
-            "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
-        )
-        self.ready: dict[str, Any] = {}
-
-    def open(self, query: str = "") -> dict[str, Any]:
-        """Load the page and wait for the worker's ``ready`` (raced with a JS timer)."""
-        self.page.goto(f"{self.base_url}/{query}")
-        self.ready = self.js("xaynetDemo.ready", timeout=BOOT_TIMEOUT)
-        return self.ready
-
-    def js(self, promise: str, timeout: float = 30.0) -> Any:
-        """Await a JS expression in the page; the timer makes a hang a failure, not a freeze."""
-        script = (
-            "async ([ms]) => JSON.stringify(await Promise.race(["
-            f"Promise.resolve({promise}),"
-            "new Promise((_, reject) => setTimeout(() => reject(new Error("
-            f"'timed out after ' + ms + ' ms: ' + {json.dumps(promise)})), ms))]))"
-        )
-        text = self.page.evaluate(script, [int(timeout * 1000)])
-        return None if text is None else json.loads(text)
-
-    def call(self, command: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
-        return self.js(f"xaynetDemo.call({json.dumps(command)}, {json.dumps(args or {})})", timeout)
-
-    def state(self) -> dict[str, Any]:
-        """The page's view: connection, coordinator, devices and global models."""
-        result: dict[str, Any] = self.js(
-            "({connection: xaynetDemo.connection, coordinator: xaynetDemo.coordinator,"
-            " devices: [...xaynetDemo.devices.values()], models: xaynetDemo.models,"
-            " modelsSeen: xaynetDemo.modelsSeen})"
-        )
-        return result
-
-    def wait_for(
-        self, condition: Callable[[dict[str, Any]], Any], timeout: float, what: str
-    ) -> dict[str, Any]:
-        """Poll the page's state until ``condition`` holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.state()
-            if condition(state):
-                return state
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}; page state: {state}")
-            time.sleep(0.25)
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from _coordinator import WebCoordinator
-from conftest import BOOT_TIMEOUT, DemoPage
+from demo_support import BOOT_TIMEOUT, DemoPage, WebCoordinator
 
 DEVICES = 6
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _coordinator import WebCoordinator
-from conftest import DemoPage
+from demo_support import DemoPage, WebCoordinator
 
 from xaynet.browser.digits import MAX_WEIGHT
 

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _coordinator import WebCoordinator
-from conftest import DemoPage
+from demo_support import DemoPage, WebCoordinator
 from playwright.sync_api import Playwright
 
 

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _coordinator import WebCoordinator
-from conftest import DemoPage
+from demo_support import DemoPage, WebCoordinator
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def test_a_stopped_coordinator_shows_and_the_devices_resume_when_it_returns(
     demo.wait_for(
         lambda s: s["coordinator"]["phase"] in ("update", "sum2"), 30, "a round under way"
     )
-    coordinator.stop()
+    coordinator.terminate()
 
     down = demo.wait_for(lambda s: s["connection"] == "unreachable", 15, "the page to notice")
     page = demo.page

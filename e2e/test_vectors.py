@@ -13,8 +13,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from _coordinator import ROOT, WebCoordinator
-from conftest import DemoPage
+from demo_support import ROOT, DemoPage, WebCoordinator
 from playwright.sync_api import Route
 
 WHEELS = ROOT / ".cache" / "pyodide-wheels"

@@ -8,10 +8,6 @@ Every wait has a timeout, and a failure shows the end of the coordinator's log.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,11 +16,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import coordinator_process
 import httpx
 import numpy as np
 import numpy.typing as npt
-import pytest
 import redis
+from coordinator_process import (
+    REDIS_URL,
+    START_TIMEOUT,
+    CoordinatorProcess,
+    config_toml,
+)
 from redis.exceptions import RedisError
 
 from xaynet.crypto import SigningKeyPair
@@ -32,13 +34,9 @@ from xaynet.participant import Role, SumTask, UpdateTask, choose_role, sealed_re
 from xaynet.round import RoundParameters
 from xaynet_coordinator.model_store import make_model_id
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-#: the console script of the venv running the tests
-COORDINATOR = Path(sys.executable).parent / "xaynet-coordinator"
 OCTET_STREAM = {"content-type": "application/octet-stream"}
 
-#: seconds to wait for the process to serve, for a phase to come, for a global model
-START_TIMEOUT = 30.0
+#: seconds to wait for a phase to come, for a global model
 PHASE_TIMEOUT = 20.0
 _POLL = 0.05
 
@@ -56,16 +54,7 @@ def redis_unreachable() -> str | None:
 def delete_prefix(prefix: str) -> None:
     """Delete every key under ``prefix`` (SCAN + DEL: the server may be shared)."""
     with redis.Redis.from_url(REDIS_URL) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        coordinator_process.delete_prefix(client, prefix)
 
 
 def write_config(
@@ -81,145 +70,64 @@ def write_config(
 ) -> Path:
     """A TOML config: short minimum phase times, counts that make the phases wait for the test."""
     path.write_text(
-        f"""\
-[api]
-bind_address = "127.0.0.1:{port}"
-
-[pet.sum]
-probability = 0.5
-count = {{ min = {summers}, max = 100 }}
-time = {{ min = 1, max = 60 }}
-
-[pet.update]
-probability = 0.9
-count = {{ min = {updaters}, max = 100 }}
-time = {{ min = 1, max = 60 }}
-
-[pet.sum2]
-count = {{ min = {summers}, max = 100 }}
-time = {{ min = 1, max = 60 }}
-
-[model]
-length = {model_length}
-
-[storage]
-backend = "{backend}"
-url = "{REDIS_URL}"
-key_prefix = "{key_prefix}"
-# larger than any test's update count: a resumed round rebuilds from the journal alone
-checkpoint_every = 100
-
-[models]
-backend = "directory"
-directory = "{models_dir}"
-
-[log]
-level = "info"
-""",
+        config_toml(
+            port,
+            models_dir=models_dir,
+            model_length=model_length,
+            sum_phase={"probability": 0.5, "count": (summers, 100), "time": (1, 60)},
+            update_phase={"probability": 0.9, "count": (updaters, 100), "time": (1, 60)},
+            sum2_phase={"count": (summers, 100), "time": (1, 60)},
+            backend=backend,
+            key_prefix=key_prefix,
+            # larger than any test's update count: a resumed round rebuilds from the journal alone
+            storage_extra="checkpoint_every = 100\n",
+        ),
         encoding="utf-8",
     )
     return path
 
 
-@dataclass
-class Coordinator:
-    """One ``xaynet-coordinator --config`` process at a time, restartable with the same config."""
+class Coordinator(CoordinatorProcess):
+    """The process (restartable with the same config) and an HTTP client on it."""
 
-    config: Path
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    http: httpx.Client | None = None
-    starts: int = 0
+    def __init__(self, config: Path, port: int, log_path: Path) -> None:
+        super().__init__(config, port, log_path)
+        self.http: httpx.Client | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     # -- life ------------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process and wait until ``/readyz`` says ready."""
-        assert self.process is None or self.process.poll() is not None, "already running"
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("XAYNET__")}
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== start {self.starts} =====\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [str(COORDINATOR), "--config", str(self.config)],
-                cwd=self.config.parent,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
         # A fresh client: the pooled connections of the previous process are dead.
         self._close_http()
+        super().start(timeout)
         self.http = httpx.Client(base_url=self.base_url, timeout=10.0)
-        deadline = time.monotonic() + START_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.fail(f"the coordinator exited with status {self.process.returncode}")
-            try:
-                response = self.http.get("/readyz")
-            except httpx.TransportError as exc:
-                last = repr(exc)
-            else:
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text}"
-            time.sleep(0.1)
-        self.fail(f"/readyz not ready within {START_TIMEOUT} s (last: {last})")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
-        process = self._running()
-        process.kill()
-        process.wait(timeout=10)
+        if not self.running:
+            self.fail("the coordinator is not running")
+        super().kill()
         self._close_http()
 
-    def terminate(self, timeout: float) -> int:
-        """SIGTERM and wait for the exit; return the exit status (negative: a signal)."""
-        process = self._running()
-        process.send_signal(signal.SIGTERM)
-        try:
-            status = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-            self.fail(f"the coordinator did not exit within {timeout} s of SIGTERM")
+    def terminate(self, timeout: float = 20.0) -> int:
+        status = super().terminate(timeout)
         self._close_http()
         return status
 
     def stop(self) -> None:
         """Clean-up: kill the process if it still runs."""
         self._close_http()
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self.process is None or self.process.poll() is not None:
-            self.fail("the coordinator is not running")
-        assert self.process is not None
-        return self.process
+        super().kill()
 
     def _close_http(self) -> None:
         if self.http is not None:
             self.http.close()
             self.http = None
-
-    def log(self, tail: int = 80) -> str:
-        try:
-            lines = self.log_path.read_text("utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(lines[-tail:])
-
-    def fail(self, message: str) -> None:
-        pytest.fail(f"{message}\n--- coordinator log (end) ---\n{self.log()}", pytrace=False)
 
     # -- HTTP --------------------------------------------------------------------------------------
 

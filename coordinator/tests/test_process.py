@@ -17,12 +17,11 @@ from uuid import uuid4
 import httpx
 import numpy as np
 import pytest
+from coordinator_process import COORDINATOR, free_port
 from process_support import (
-    COORDINATOR,
     Coordinator,
     RoundDriver,
     delete_prefix,
-    free_port,
     reason,
     redis_unreachable,
     write_config,

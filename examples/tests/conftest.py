@@ -32,4 +32,4 @@ def coordinator_for(tmp_path: Path) -> Iterator[Callable[[str], Coordinator]]:
 
     yield start
     for coordinator in started:
-        coordinator.stop()
+        coordinator.kill()

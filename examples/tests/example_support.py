@@ -5,23 +5,17 @@ Each wait has a timeout, and a failure shows the script's output and the coordin
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+from coordinator_process import CoordinatorProcess, free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent
 ROOT = EXAMPLES.parent
-#: the console script of the venv running the tests
-COORDINATOR = Path(sys.executable).parent / "xaynet-coordinator"
 START_TIMEOUT = 30.0
 
 #: Shorter phases than the shipped configs (whose minimums leave room for slow machines): the
@@ -37,63 +31,26 @@ FAST_PHASES = {
 _ROUND_LINE = re.compile(r"^round +(\d+) +test accuracy (\d\.\d+)", re.MULTILINE)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Coordinator:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self, tail: int = 60) -> str:
-        lines = self.log_path.read_text("utf-8", errors="replace").splitlines()
-        return "\n".join(lines[-tail:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+Coordinator = CoordinatorProcess
 
 
 def start_coordinator(config: str, workdir: Path) -> Coordinator:
     """Start ``xaynet-coordinator --config <config>`` (relative to the repository) on a free port.
 
     Memory storage, :data:`FAST_PHASES`, the config's model length; the process runs in
-    ``workdir`` (global models land there). The caller kills it (:meth:`Coordinator.stop`).
+    ``workdir`` (global models land there). The caller kills it (:meth:`Coordinator.kill`).
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("XAYNET__")}
-    env.update(FAST_PHASES)
-    env["XAYNET__API__BIND_ADDRESS"] = f"127.0.0.1:{port}"
-    env["XAYNET__STORAGE__BACKEND"] = "memory"
-    log_path = workdir / "coordinator.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(COORDINATOR), "--config", str(ROOT / config)],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    coordinator = Coordinator(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the coordinator exited:\n{coordinator.log()}", pytrace=False)
-        try:
-            if httpx.get(f"{coordinator.url}/readyz", timeout=2).status_code == 200:
-                return coordinator
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    coordinator.stop()
-    pytest.fail(f"the coordinator is not ready:\n{coordinator.log()}", pytrace=False)
+    env = {
+        **FAST_PHASES,
+        "XAYNET__API__BIND_ADDRESS": f"127.0.0.1:{port}",
+        "XAYNET__STORAGE__BACKEND": "memory",
+    }
+    coordinator = Coordinator(
+        ROOT / config, port, workdir / "coordinator.log", env=env, cwd=workdir
+    )
+    coordinator.start(START_TIMEOUT)
+    return coordinator
 
 
 def run_example(

@@ -8,9 +8,8 @@ after 2 s, so the coordinator starts the next round soon.
 from __future__ import annotations
 
 import datetime
-import functools
 import ipaddress
-import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -21,11 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from sdk._coordinator import Coordinator, free_port
+from coordinator_process import (
+    ROOT,
+    config_toml,
+    delete_prefix,
+    free_port,
+    redis_client,
+    web_toml,
+)
+from sdk._coordinator import Coordinator
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 LENGTH = 50
 #: seconds an Update phase waits for its minimum of updates
 UPDATE_TIME_MAX = 2.0
@@ -40,56 +45,17 @@ def config_text(
             f'tls_certificate = "{tls.server_cert}"\ntls_key = "{tls.server_key}"\n'
             f'tls_client_auth = "{tls.ca}"\n'
         )
-    return f"""\
-[api]
-bind_address = "127.0.0.1:{port}"
-{https}
-[pet.sum]
-probability = 0.3
-count = {{ min = 1, max = 100 }}
-time = {{ min = 0.3, max = 5 }}
-
-[pet.update]
-probability = 0.9
-count = {{ min = 3, max = 100 }}
-time = {{ min = 0.5, max = {UPDATE_TIME_MAX} }}
-
-[pet.sum2]
-count = {{ min = 1, max = 100 }}
-time = {{ min = 0.3, max = 5 }}
-
-[model]
-length = {LENGTH}
-
-[storage]
-backend = "{backend}"
-url = "{REDIS_URL}"
-key_prefix = "{key_prefix}"
-
-[models]
-backend = "directory"
-directory = "{models}"
-
-[log]
-level = "info"
-"""
-
-
-def _redis_or_skip() -> Any:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        client.close()
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable (set REDIS_URL): {exc}")
-    return client
-
-
-def _delete_prefix(client: Any, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-    if keys:
-        client.delete(*keys)
+    return config_toml(
+        port,
+        models_dir=models,
+        model_length=LENGTH,
+        sum_phase={"probability": 0.3, "count": (1, 100), "time": (0.3, 5)},
+        update_phase={"probability": 0.9, "count": (3, 100), "time": (0.5, UPDATE_TIME_MAX)},
+        sum2_phase={"count": (1, 100), "time": (0.3, 5)},
+        backend=backend,
+        key_prefix=key_prefix,
+        api_extra=https,
+    )
 
 
 @dataclass(frozen=True)
@@ -166,31 +132,25 @@ def make_pki(directory: Path) -> Pki:
     )
 
 
-@dataclass
 class TlsCoordinator(Coordinator):
     """The coordinator over HTTPS, requiring client certificates."""
 
-    pki: Pki | None = None
+    scheme = "https"
 
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+    def __init__(self, config: Path, port: int, log_path: Path, *, pki: Pki) -> None:
+        super().__init__(config, port, log_path)
+        self.pki = pki
 
-    def start(self) -> None:
-        assert self.pki is not None
+    def _client_options(self) -> dict[str, Any]:
         context = ssl.create_default_context(cafile=str(self.pki.ca))
         context.load_cert_chain(str(self.pki.client_cert), str(self.pki.client_key))
-        original = httpx.get
-        # The base class probes /readyz with httpx.get: give it the certificates.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(httpx, "get", functools.partial(original, verify=context))
-            super().start()
+        return {"verify": context}
 
 
 @contextmanager
 def coordinator(directory: Path, backend: str, *, tls: bool = False) -> Iterator[Coordinator]:
     """A running coordinator; Redis keys under a prefix of its own, deleted afterwards."""
-    client = _redis_or_skip() if backend == "redis" else None
+    client = redis_client() if backend == "redis" else None
     prefix = f"xaynet-test-drive-{uuid.uuid4().hex[:12]}:"
     port = free_port()
     pki = make_pki(directory) if tls else None
@@ -207,19 +167,35 @@ def coordinator(directory: Path, backend: str, *, tls: bool = False) -> Iterator
     finally:
         process.kill()
         if client is not None:
-            _delete_prefix(client, prefix)
+            delete_prefix(client, prefix)
             client.close()
 
 
 def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """``python -m xaynet.testdrive ARGS`` (the console script's code), output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "xaynet.testdrive", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """``python -m xaynet.testdrive ARGS`` (the console script's code), output captured.
+
+    A run that outlives ``timeout`` fails the test with every thread's stack (faulthandler, on
+    SIGABRT) and the output so far: a hang must say where it hangs.
+    """
+    command = [sys.executable, "-X", "faulthandler", "-m", "xaynet.testdrive", *args]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            try:
+                stdout, stderr = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+            pytest.fail(
+                f"xaynet-test-drive {' '.join(args)} still ran after {timeout} s\n"
+                f"--- stdout ---\n{stdout[-4000:]}\n--- stderr (stacks) ---\n{stderr[-12000:]}",
+                pytrace=False,
+            )
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def global_model_file(directory: Path, model_id: str) -> Path:
@@ -229,62 +205,27 @@ def global_model_file(directory: Path, model_id: str) -> Path:
 
 # -- the digits task -------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[3]
 DIGITS_JSON = ROOT / "web_participant" / "data" / "digits.json"
 DIGITS_LENGTH = 650
 
 
 def digits_config_text(port: int, directory: Path, *, web: bool) -> str:
     """Rounds of about a second for a handful of digits devices; ``web``: serve the page too."""
-    text = f"""\
-[api]
-bind_address = "127.0.0.1:{port}"
-
-[pet.sum]
-probability = 0.3
-count = {{ min = 1, max = 100 }}
-time = {{ min = 0.3, max = 2 }}
-
-[pet.update]
-probability = 0.9
-count = {{ min = 3, max = 100 }}
-time = {{ min = 0.5, max = {UPDATE_TIME_MAX} }}
-
-[pet.sum2]
-count = {{ min = 1, max = 100 }}
-time = {{ min = 0.3, max = 5 }}
-
-[model]
-length = {DIGITS_LENGTH}
-
-[storage]
-backend = "memory"
-
-[models]
-backend = "directory"
-directory = "{directory / "models"}"
-
-[log]
-level = "info"
-"""
-    if not web:
-        return text
-    node_modules = ROOT / "node_modules"
-    if not (node_modules / "pyodide" / "pyodide.mjs").is_file():
-        pytest.skip(f"{node_modules} lacks Pyodide (npm ci)")
-    # The devices never download the browser's wheel; the coordinator only wants one to exist.
-    wheels = directory / "wheels"
-    wheels.mkdir(exist_ok=True)
-    (wheels / "xaynet-0.0.0-py3-none-any.whl").write_bytes(b"")
-    return (
-        text
-        + f"""
-[web]
-enabled = true
-root = "{ROOT / "web_participant"}"
-node_modules = "{node_modules}"
-wheels = "{wheels}"
-"""
+    extra = ""
+    if web:
+        # The devices never download the browser's wheel; the coordinator only wants one.
+        wheels = directory / "wheels"
+        wheels.mkdir(exist_ok=True)
+        (wheels / "xaynet-0.0.0-py3-none-any.whl").write_bytes(b"")
+        extra = web_toml(wheels)
+    return config_toml(
+        port,
+        models_dir=directory / "models",
+        model_length=DIGITS_LENGTH,
+        sum_phase={"probability": 0.3, "count": (1, 100), "time": (0.3, 2)},
+        update_phase={"probability": 0.9, "count": (3, 100), "time": (0.5, UPDATE_TIME_MAX)},
+        sum2_phase={"count": (1, 100), "time": (0.3, 5)},
+        extra=extra,
     )
 
 

@@ -67,7 +67,7 @@ from xaynet.round import RoundParameters
 from xaynet.sdk.agent import Agent, AgentSettings, CoordinatorUnreachable
 from xaynet.sdk.fanout import SharedTransport
 from xaynet.sdk.http import ClientCert, HttpTransport
-from xaynet.testdrive.follow import Follower
+from xaynet.testdrive.follow import Follower, bounded_gather
 from xaynet.testdrive.ledger import Ledger, ModelDump, RoundRecord, Submission
 from xaynet.testdrive.models import ModelSpec, WeightSpec
 from xaynet.testdrive.transport import Gate, Traffic, http_client
@@ -541,8 +541,7 @@ class Fleet(Follower[RoundRecord]):
                 self._done.set()
 
     async def _shutdown(self) -> None:
-        members = [member.stop() for member in self.members]
-        await asyncio.gather(*members, return_exceptions=True)
+        await bounded_gather("the participants", [member.stop() for member in self.members])
         await self._cancel_tasks()
         if self.dump is not None:
             self.dump.finish_all(self.ledger)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Generic, TypeVar, cast
@@ -21,6 +23,11 @@ import httpx
 
 from xaynet.participant.transport import EventsNotSupported, GlobalModel, Transport
 from xaynet.testdrive.ledger import Ledger, RoundRecord
+
+log = logging.getLogger("xaynet.testdrive")
+
+#: Seconds the shutdown waits for the participants' and the run's tasks to end.
+SHUTDOWN_SECONDS = 15.0
 
 __all__ = ["Follower"]
 
@@ -91,9 +98,10 @@ class Follower(Generic[R]):
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
 
     async def _cancel_tasks(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await bounded_gather("the run's tasks", tasks)
 
     # -- the coordinator's events -------------------------------------------------------------
 
@@ -191,3 +199,27 @@ class Follower(Generic[R]):
     def _notify(self, kind: str, record: R) -> None:
         for listener in self.listeners:
             listener(kind, record)
+
+
+async def bounded_gather(what: str, awaitables: list[Any]) -> None:
+    """Await ``awaitables`` for up to :data:`SHUTDOWN_SECONDS`; then log where the laggards
+    are (their stacks) and go on, so that a stuck task cannot hang the command's exit."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: ending with an error is fine at shutdown
+    if not pending:
+        return
+    stacks = io.StringIO()
+    for task in pending:
+        task.print_stack(limit=12, file=stacks)
+    log.error(
+        "shutdown: %d of %s still running after %g s; their stacks:\n%s",
+        len(pending),
+        what,
+        SHUTDOWN_SECONDS,
+        stacks.getvalue(),
+    )
