@@ -37,11 +37,14 @@ def test_a_stopped_coordinator_shows_and_the_devices_resume_when_it_returns(
     assert page.locator("#connection").inner_text() == "coordinator unreachable"
     assert "unreachable" in page.locator("#log").inner_text()
     # the devices keep trying (and say so) instead of dying
-    demo.wait_for(
+    retrying = demo.wait_for(
         lambda s: any("retrying" in d["activity"] for d in s["devices"]),
         30,
         "a device retrying",
     )
+    # why it retries is a note on its card, not an error (it carries on)
+    assert any(d["note"] for d in retrying["devices"])
+    assert all(d["error"] is None for d in retrying["devices"])
     page.screenshot(path=str(artifacts / "demo-outage.png"), full_page=True)
     seen = down["modelsSeen"]
     assert all(d["activity"] != "stopped" for d in demo.state()["devices"])
@@ -51,3 +54,4 @@ def test_a_stopped_coordinator_shows_and_the_devices_resume_when_it_returns(
     state = demo.wait_for(lambda s: s["modelsSeen"] > seen, 120, "a global model after the restart")
     assert all(d["activity"] != "stopped" for d in state["devices"]), state["devices"]
     assert "The coordinator is back" in page.locator("#log").inner_text()
+    demo.wait_for(lambda s: all(d["note"] is None for d in s["devices"]), 30, "the notes to clear")

@@ -209,6 +209,7 @@ function renderDevice(status) {
       <div class="activity"></div>
       <div class="meta"><span class="samples"></span><span class="loss"></span><span class="msgs"></span></div>
       <div class="labels" title="digits this device holds (0 to 9)"></div>
+      <div class="note" hidden></div>
       <div class="error" hidden></div>`;
     const labels = card.querySelector(".labels");
     const most = Math.max(...status.labels, 1);
@@ -234,6 +235,9 @@ function renderDevice(status) {
   card.querySelector(".samples").textContent = `${status.samples} images`;
   card.querySelector(".loss").textContent = status.loss === null ? "loss –" : `loss ${status.loss.toFixed(3)}`;
   card.querySelector(".msgs").textContent = `✓ ${status.accepted}` + (status.rejected ? ` ✗ ${status.rejected}` : "");
+  const note = card.querySelector(".note");
+  note.hidden = !status.note;
+  note.textContent = status.note ?? "";
   const error = card.querySelector(".error");
   error.hidden = !status.error;
   error.textContent = status.error ?? "";

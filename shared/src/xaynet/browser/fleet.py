@@ -108,6 +108,8 @@ class DeviceStatus:
     accepted: int = 0
     rejected: int = 0
     error: str | None = None
+    #: why it is retrying (the coordinator unreachable or busy), while it is
+    note: str | None = None
     #: the last message accepted in the current round (``sum2`` for a summer that finished)
     done: str | None = None
     #: round -> {"model", "weight", "accepted"} for the last KEEP_ROUNDS rounds it updated in
@@ -128,6 +130,7 @@ class DeviceStatus:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "error": self.error,
+            "note": self.note,
         }
 
 
@@ -234,8 +237,11 @@ class _Device:
         self.task: asyncio.Task[None] | None = None
 
     def set_activity(self, activity: str) -> None:
-        if activity != self.status.activity:
-            self.status.activity = activity
+        status = self.status
+        if activity != status.activity:
+            status.activity = activity
+            if "retrying" not in activity:
+                status.note = None
             self.publish()
 
     def publish(self) -> None:
@@ -266,7 +272,7 @@ class _Device:
         elif isinstance(event, TaskAbandoned) and event.reason != "new_round":
             status.activity = f"too late for this round's {event.task.value} ({event.reason})"
         elif isinstance(event, Retrying):
-            status.error = event.detail[:200]
+            status.note = event.detail[:200]  # not an error: the device carries on
         else:
             return
         self.publish()
