@@ -130,7 +130,7 @@ class DemoPage:
         result: dict[str, Any] = self.js(
             "({connection: xaynetDemo.connection, coordinator: xaynetDemo.coordinator,"
             " devices: [...xaynetDemo.devices.values()], models: xaynetDemo.models,"
-            " modelsSeen: xaynetDemo.modelsSeen})"
+            " modelsSeen: xaynetDemo.modelsSeen, failures: xaynetDemo.failures})"
         )
         return result
 

@@ -21,6 +21,7 @@ const demo = {
   devices: new Map(),
   models: [], // {round_id, model_id, accuracy, loss}, by round
   modelsSeen: 0, // global models announced since the page loaded
+  failures: 0, // rounds seen failing
   removedCounts: { accepted: 0, rejected: 0 },
   errors: [],
   call,
@@ -155,9 +156,24 @@ function onGlobalModel(model) {
 function onCoordinatorEvent(kind, data) {
   if (kind === "phase" && data) {
     setCoordinator(data.round_id, data.phase);
+    if (data.phase === "failure") explainFailure(data.round_id);
   } else if (kind === "round" && data) {
     log(`Round ${data.round_id} started`);
   }
+}
+
+// A round fails when a phase ends without enough messages (e.g. nobody drew the sum role):
+// the coordinator says why in GET /state, and the next round starts soon after.
+async function explainFailure(roundId) {
+  let reason = "a phase ended without enough messages";
+  try {
+    const state = await (await fetch("state", { cache: "no-store" })).json();
+    if (state.last_failure?.round_id === roundId) reason = state.last_failure.reason;
+  } catch {
+    // the log line goes out without the reason
+  }
+  demo.failures += 1;
+  log(`Round ${roundId} failed: ${reason}; the next round draws new roles`);
 }
 
 function setCoordinator(roundId, phase) {
