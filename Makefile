@@ -34,13 +34,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 	PYTHON=$(PY) bash tools/fetch_pyodide_wheels.sh
 	touch $@
 
-# The xaynet wheel the browser participant installs (rebuilt when shared/ changes).
+# The xaynet wheel the browser participant installs (rebuilt when shared/ changes), built aside
+# and swapped in at once: a running demo never finds the folder without a wheel.
 WEB_WHEEL := .cache/web/.built
 $(WEB_WHEEL): $(STAMP) shared/pyproject.toml $(shell find shared/src -name '*.py')
 	@mkdir -p .cache/web
 	rm -rf .cache/web-build
 	$(PY) -m pip wheel --quiet --no-deps -w .cache/web-build ./shared
-	# swapped in at once: a running demo never finds the folder without a wheel
 	mv .cache/web-build/xaynet-*.whl .cache/web/
 	rm -rf .cache/web-build
 	touch $@

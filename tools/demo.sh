@@ -39,8 +39,8 @@ cat <<TEXT
   Xaynet demo: open  $url/
 
   Each device on the page is a Python participant in a web worker (Pyodide). The coordinator's
-  API is beside it ($url/docs, /state, /metrics); its log is in .cache/demo-coordinator.log.
-  Ctrl-C stops the demo.
+  API is beside it: $url/docs, /state, /metrics.
+  Coordinator log: .cache/demo-coordinator.log. Ctrl-C stops the demo.
 
 TEXT
 if [ "$native" -gt 0 ]; then
