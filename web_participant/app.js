@@ -4,6 +4,8 @@
 //
 // URL parameters: ?devices=N (devices started at load, default 8, 0..32), ?seed=S (SGD order).
 
+import { WorkerClient } from "./worker-client.mjs";
+
 const params = new URLSearchParams(location.search);
 const INITIAL_DEVICES = Math.max(0, Math.min(32, Number.parseInt(params.get("devices") ?? "8", 10) || 0));
 const STATE_POLL_MS = 1000;
@@ -31,45 +33,14 @@ demo.ready.catch(() => {}); // shown on the page; tests await it themselves
 
 // -- the worker ---------------------------------------------------------------------------------
 
-const worker = new Worker("worker.mjs", { type: "module" });
-let nextId = 1;
-const pending = new Map();
+const client = new WorkerClient("worker.mjs", {
+  onStage: (stage) => ($("boot").textContent = `Starting Python in a web worker: ${stage}…`),
+  onReport,
+});
 
 function call(cmd, args = {}) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    worker.postMessage({ id, cmd, args });
-  });
+  return client.call(cmd, args);
 }
-
-worker.onmessage = (event) => {
-  const message = event.data;
-  switch (message.type) {
-    case "boot":
-      $("boot").textContent = `Starting Python in a web worker: ${message.stage}…`;
-      break;
-    case "ready":
-      demo.boot = message;
-      onReady(message);
-      break;
-    case "fatal":
-      fail(`The participant could not start: ${message.error}`);
-      break;
-    case "report":
-      onReport(JSON.parse(message.json));
-      break;
-    case "reply": {
-      const waiter = pending.get(message.id);
-      pending.delete(message.id);
-      if (!waiter) break;
-      if (message.ok) waiter.resolve(message.result);
-      else waiter.reject(new Error(message.error));
-      break;
-    }
-  }
-};
-worker.onerror = (event) => fail(`The participant worker failed: ${event.message || "could not load worker.mjs"}`);
 
 function fail(text) {
   demo.errors.push(text);
@@ -80,6 +51,7 @@ function fail(text) {
 }
 
 async function onReady(info) {
+  demo.boot = info;
   $("boot").textContent = "";
   $("runtime").textContent =
     `Python ${info.python} (Pyodide ${info.pyodide}), ${info.crypto} ${info.sodium}, ready in ${info.seconds.toFixed(1)} s`;
@@ -89,7 +61,9 @@ async function onReady(info) {
   if (INITIAL_DEVICES > 0) await addDevices(INITIAL_DEVICES);
 }
 
-worker.postMessage({ cmd: "boot", args: params.has("seed") ? { seed: Number(params.get("seed")) } : {} });
+client
+  .boot(params.has("seed") ? { seed: Number(params.get("seed")) } : {})
+  .then(onReady, (error) => fail(error.message.charAt(0).toUpperCase() + error.message.slice(1)));
 
 async function addDevices(count) {
   try {

@@ -41,15 +41,18 @@ async function boot(options) {
   await sodium.ready;
   pyodide.registerJsModule("sodium_js", sodium);
   post({ type: "boot", stage: "installing xaynet" });
+  // options.data === false: the page supplies the models (xaynet.mjs), no data set needed
+  const withData = options.data !== false;
   const [wheel, data] = await Promise.all([
     fetchOk("wheels/xaynet.whl").then((r) => r.arrayBuffer()),
-    fetchOk("data/digits.json").then((r) => r.text()),
+    withData ? fetchOk("data/digits.json").then((r) => r.text()) : "",
   ]);
   const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
   pyodide.unpackArchive(wheel, "wheel", { extractDir: sitePackages });
   const api = pyodide.pyimport("xaynet.browser.worker");
-  post({ type: "boot", stage: "loading the data" });
+  post({ type: "boot", stage: withData ? "loading the data" : "starting" });
   const url = base.href.replace(/\/$/, "");
+  delete options.data;
   const sizes = JSON.parse(
     await api.start((json) => post({ type: "report", json }), data, JSON.stringify({ url, ...options })),
   );

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xaynet.browser import digits
+from xaynet.errors import LocalProtocolError
 from xaynet.participant.actions import (
     Compute,
     Event,
@@ -56,7 +57,7 @@ from xaynet.participant.machine import ParticipantMachine, RandomBytes
 from xaynet.participant.role import Role
 from xaynet.participant.transport import GlobalModel, Transport
 from xaynet.round import RoundParameters
-from xaynet.sdk.agent import Agent, AgentSettings
+from xaynet.sdk.agent import Agent, AgentSettings, ModelProvider
 from xaynet.sdk.fanout import SharedTransport
 
 __all__ = ["DeviceFleet", "DeviceStatus", "FLEET_AGENT_SETTINGS", "Report"]
@@ -98,8 +99,9 @@ class DeviceStatus:
 
     number: int
     public_key: str
-    shard: int
-    samples: int
+    #: the digits shard it trains on and its size (``None`` when the page supplies the models)
+    shard: int | None
+    samples: int | None
     labels: list[int]
     round_id: int | None = None
     role: str | None = None
@@ -159,15 +161,24 @@ class _Trainer:
         device.fleet.timing("train", time.perf_counter() - began, device.status.number)
         status = device.status
         status.loss = mean_loss
-        status.local_models[params.round_id] = {
-            "model": model,
-            "weight": device.data.samples,
-            "accepted": False,
-        }
-        for old in sorted(status.local_models)[:-KEEP_ROUNDS]:
-            del status.local_models[old]
+        device.keep_local_model(params.round_id, model, device.data.samples, digits.MAX_WEIGHT)
         device.publish()
         return model, float(device.data.samples)
+
+
+class _NoModel:
+    """Stands in until the real provider is attached (never asked)."""
+
+    def wants_update(self, params: RoundParameters) -> bool:
+        return False
+
+    async def local_model(
+        self, params: RoundParameters, global_model: GlobalModel | None
+    ) -> tuple[Any, float] | None:
+        return None
+
+
+_NO_MODEL = _NoModel()
 
 
 class _DeviceAgent(Agent):
@@ -209,23 +220,33 @@ class _DeviceAgent(Agent):
 
 class _Device:
     def __init__(
-        self, fleet: DeviceFleet, number: int, data: digits.LocalData, machine: ParticipantMachine
+        self,
+        fleet: DeviceFleet,
+        number: int,
+        machine: ParticipantMachine,
+        *,
+        data: digits.LocalData | None = None,
+        provider: ModelProvider | None = None,
     ) -> None:
         self.fleet = fleet
-        self.data = data
         self.rng = random.Random(fleet.rng.getrandbits(64))
         self.learning_rate = fleet.learning_rate
         self.status = DeviceStatus(
             number=number,
             public_key=machine.public_key.hex(),
-            shard=data.shard,
-            samples=data.samples,
-            labels=data.label_counts(),
+            shard=data.shard if data is not None else None,
+            samples=data.samples if data is not None else None,
+            labels=data.label_counts() if data is not None else [],
         )
+        if provider is None:
+            if data is None:
+                raise LocalProtocolError("a device needs its data or a model provider")
+            self.data = data
+            provider = _Trainer(self)
         agent = _DeviceAgent(
             machine,
             fleet.shared.view(),
-            _Trainer(self),
+            provider,
             settings=fleet.agent_settings,
             rng=random.Random(fleet.rng.getrandbits(64)),
             on_event=self.on_event,
@@ -235,6 +256,21 @@ class _Device:
         agent.device = self
         self.agent = agent
         self.task: asyncio.Task[None] | None = None
+
+    def keep_local_model(
+        self, round_id: int, model: list[float], weight: float, max_weight: float
+    ) -> None:
+        """Remember what the device sends in ``round_id`` (for :meth:`DeviceFleet.local_models`);
+        ``scalar`` is what the masking weighs it with."""
+        models = self.status.local_models
+        models[round_id] = {
+            "model": model,
+            "weight": weight,
+            "scalar": weight / max_weight,
+            "accepted": False,
+        }
+        for old in sorted(models)[:-KEEP_ROUNDS]:
+            del models[old]
 
     def set_activity(self, activity: str) -> None:
         status = self.status
@@ -302,7 +338,7 @@ class DeviceFleet:
     def __init__(
         self,
         transport: Transport,
-        dataset: digits.Dataset,
+        dataset: digits.Dataset | None,
         report: Report,
         *,
         random_bytes: RandomBytes,
@@ -320,7 +356,7 @@ class DeviceFleet:
         self.rng = rng if rng is not None else random.Random()
         self.agent_settings = agent_settings
         self.learning_rate = learning_rate
-        self._shards = digits.shard_indices(dataset.y_train)
+        self._shards = digits.shard_indices(dataset.y_train) if dataset is not None else None
         self._devices: dict[int, _Device] = {}
         self._next_number = first_device
         self._evaluated: dict[tuple[int, str | None], dict[str, Any]] = {}
@@ -328,20 +364,35 @@ class DeviceFleet:
 
     # -- devices -------------------------------------------------------------------------------
 
-    def add_device(self) -> int:
-        """Start a new device; returns its number (which also picks its data shard)."""
+    def add_device(
+        self,
+        provider: Callable[[_Device], ModelProvider] | None = None,
+        *,
+        max_weight: float = digits.MAX_WEIGHT,
+        model_length: int = digits.MODEL_LENGTH,
+    ) -> int:
+        """Start a new device; returns its number (which also picks its data shard).
+
+        Without ``provider`` the device trains the digits model on its shard. With one, its
+        local models come from ``provider(device)`` (e.g. the page's own training, see
+        :mod:`xaynet.browser.page`), for rounds of ``model_length`` values.
+        """
         if self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        if provider is None and self.dataset is None:
+            raise LocalProtocolError("no data set: a device needs a model provider")
         number = self._next_number
         self._next_number += 1
         machine = ParticipantMachine.new(
-            random_bytes=self.random_bytes,
-            max_weight=digits.MAX_WEIGHT,
-            model_length=digits.MODEL_LENGTH,
+            random_bytes=self.random_bytes, max_weight=max_weight, model_length=model_length
         )
-        device = _Device(
-            self, number, digits.local_data(self.dataset, number, self._shards), machine
-        )
+        if provider is None:
+            assert self.dataset is not None
+            data = digits.local_data(self.dataset, number, self._shards)
+            device = _Device(self, number, machine, data=data)
+        else:
+            device = _Device(self, number, machine, provider=_NO_MODEL)
+            device.agent.provider = provider(device)
         self._devices[number] = device
         device.publish()
         device.task = asyncio.get_running_loop().create_task(device.run())
@@ -391,17 +442,20 @@ class DeviceFleet:
     # -- what the devices see --------------------------------------------------------------------
 
     def on_global_model(self, model: GlobalModel) -> None:
-        if model.key in self._evaluated or len(model.values) != digits.MODEL_LENGTH:
+        if model.key in self._evaluated:
             return
         data = self.dataset
         values = list(model.values)
-        summary = {
+        summary: dict[str, Any] = {
             "type": "global_model",
             "round_id": model.round_id,
             "model_id": model.model_id,
-            "accuracy": digits.accuracy(values, data.x_test, data.y_test),
-            "loss": digits.loss(values, data.x_test, data.y_test),
         }
+        if data is not None and len(values) == digits.MODEL_LENGTH:
+            summary["accuracy"] = digits.accuracy(values, data.x_test, data.y_test)
+            summary["loss"] = digits.loss(values, data.x_test, data.y_test)
+        else:
+            summary["values"] = values  # the page evaluates its own models
         self._evaluated[model.key] = summary
         self.report(summary)
 

@@ -11,6 +11,10 @@ Commands (``args`` is a JSON object):
 * ``status`` -- every device, every global model seen and the fleet's timings;
 * ``local_models`` ``{"round_id": r}`` -- the local models made for round ``r`` (tests);
 * ``stop`` -- stop every device;
+* ``join`` ``{"max_weight": w, "model_length": d}`` -- start a device whose local models come
+  from the page (:mod:`xaynet.browser.page`): it reports ``need_model`` requests, which the
+  page answers with ``model`` ``{"request": i, "model": [...], "weight": w}`` or ``decline``
+  ``{"request": i}``; answers ``{"number": k}``;
 * ``bench`` ``{"length": d, "repeat": n, "tasks": [...]}`` -- time a participant's tasks at
   model length ``d`` in this worker (:mod:`xaynet.browser.bench`); answers the timings.
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 from xaynet.browser import digits
 from xaynet.browser.fleet import DeviceFleet
+from xaynet.browser.page import PageModels
 from xaynet.errors import LocalProtocolError
 
 __all__ = ["start", "command", "MAX_DEVICES"]
@@ -33,6 +38,8 @@ __all__ = ["start", "command", "MAX_DEVICES"]
 MAX_DEVICES = 32
 
 _fleet: DeviceFleet | None = None
+#: the devices whose models come from the page, by device number
+_page_models: dict[int, PageModels] = {}
 _timings: dict[str, list[float]] = {}
 
 
@@ -48,14 +55,15 @@ def _record(post: Callable[[str], object]) -> Callable[[dict[str, Any]], None]:
 
 
 async def start(post: Callable[[str], object], dataset_json: str, options_json: str) -> str:
-    """Parse the data set and create the fleet (no device yet); answers the data set's size."""
+    """Parse the data set (``""``: none, the page supplies the models) and create the fleet (no
+    device yet); answers the data set's size."""
     global _fleet  # noqa: PLW0603 - one fleet per worker
     from xaynet.browser.fetch import FetchTransport  # Pyodide only
 
     if _fleet is not None:
         raise LocalProtocolError("the fleet is started already")
     options = json.loads(options_json)
-    dataset = digits.parse_dataset(json.loads(dataset_json))
+    dataset = digits.parse_dataset(json.loads(dataset_json)) if dataset_json else None
     transport = FetchTransport(
         str(options.get("url", "")), timeout=float(options.get("timeout", 30))
     )
@@ -67,6 +75,8 @@ async def start(post: Callable[[str], object], dataset_json: str, options_json: 
         random_bytes=os.urandom,
         rng=random.Random(seed),
     )
+    if dataset is None:
+        return json.dumps({"train": None, "test": None})
     return json.dumps({"train": len(dataset.y_train), "test": len(dataset.y_test)})
 
 
@@ -85,8 +95,9 @@ async def command(name: str, args_json: str) -> str:
         result = {"numbers": [fleet.add_device() for _ in range(count)]}
     elif name == "remove":
         numbers = fleet.numbers
-        number = args.get("number", numbers[-1] if numbers else -1)
-        result = {"removed": await fleet.remove_device(int(number))}
+        number = int(args.get("number", numbers[-1] if numbers else -1))
+        _page_models.pop(number, None)
+        result = {"removed": await fleet.remove_device(number)}
     elif name == "status":
         result = {
             "devices": fleet.statuses(),
@@ -98,7 +109,19 @@ async def command(name: str, args_json: str) -> str:
     elif name == "stop":
         for number in fleet.numbers:
             await fleet.remove_device(number)
+        _page_models.clear()
         result = {"devices": 0}
+    elif name == "join":
+        result = {"number": _join(fleet, args)}
+    elif name in ("model", "decline"):
+        page = _page_models.get(int(args.get("number", -1)))
+        if page is None:
+            raise LocalProtocolError("no device of this number takes models from the page")
+        if name == "model":
+            page.provide(int(args["request"]), args.get("model"), args.get("weight"))
+        else:
+            page.decline(int(args["request"]))
+        result = {}
     elif name == "bench":
         from xaynet.browser import bench  # only the benchmark needs it
 
@@ -106,3 +129,29 @@ async def command(name: str, args_json: str) -> str:
     else:
         raise LocalProtocolError(f"unknown command {name!r}")
     return json.dumps(result)
+
+
+def _join(fleet: DeviceFleet, args: dict[str, Any]) -> int:
+    max_weight, length = args.get("max_weight"), args.get("model_length")
+    if isinstance(max_weight, bool) or not isinstance(max_weight, int | float) or max_weight <= 0:
+        raise LocalProtocolError("join: max_weight must be a number > 0")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise LocalProtocolError("join: model_length must be a positive integer")
+    if len(fleet.numbers) >= MAX_DEVICES:
+        raise LocalProtocolError(f"a tab runs at most {MAX_DEVICES} devices")
+    made: list[PageModels] = []
+
+    def provider(device: Any) -> PageModels:
+        number = device.status.number
+        page = PageModels(
+            lambda report: fleet.report({**report, "number": number}),
+            device.keep_local_model,
+            max_weight=max_weight,
+            model_length=length,
+        )
+        made.append(page)
+        return page
+
+    number = fleet.add_device(provider, max_weight=max_weight, model_length=length)
+    _page_models[number] = made[0]
+    return number
