@@ -1,6 +1,6 @@
 // Embed a Xaynet participant in a web app: your page trains, the participant masks and sends.
 //
-//   import { startParticipant } from "http://coordinator:8081/xaynet.mjs";
+//   import { startParticipant } from "/xaynet.mjs";   // served by the coordinator ([web])
 //   const participant = await startParticipant({
 //     maxWeight: 10000,            // the same bound on weights for every participant
 //     modelLength: 650,            // what the coordinator's rounds announce
@@ -19,8 +19,9 @@
 // xaynet.participant, libsodium.js for the cryptography) running in a module web worker
 // (worker.mjs, Pyodide), loaded from the coordinator that serves this file; it takes the role
 // each round assigns it and asks `train` for a local model only when it updates. Its private
-// data stay in the page: only the masked model leaves. The coordinator must serve the page's
-// origin (same origin, or the page's origin in api.cors_origins).
+// data stay in the page: only the masked model leaves. The page must be of the coordinator's
+// origin (served by it, or by the same reverse proxy): browsers start workers from their page's
+// origin only.
 
 import { WorkerClient } from "./worker-client.mjs";
 
