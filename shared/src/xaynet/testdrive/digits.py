@@ -389,8 +389,9 @@ class DigitsDrive(Follower[DigitsRound]):
                 self._fail(ConfigError(detail))
             else:
                 self._fail(RuntimeError(f"device {number} stopped: {text}"))
-        elif error:
-            self.ledger.last_error = f"device {number}: {error}"
+        elif error or report.get("note"):
+            # ``note``: why the device retries (the coordinator unreachable or busy)
+            self.ledger.last_error = f"device {number}: {error or report['note']}"
             self.ledger.last_error_at = time.monotonic()
             self.retrying()
 
