@@ -58,7 +58,6 @@ from xaynet.participant.actions import (
 from xaynet.participant.machine import DEFAULT_MAX_MESSAGE_SIZE, ParticipantMachine
 from xaynet.participant.role import Role, choose_role
 from xaynet.participant.transport import (
-    EventsNotSupported,
     GlobalModel,
     PostOutcome,
     Transport,
@@ -599,10 +598,6 @@ class Fleet(Follower[RoundRecord]):
 
     # -- the coordinator's events -------------------------------------------------------------
 
-    async def _without_events(self, exc: EventsNotSupported) -> None:
-        log.info("no event stream (%s): polling GET /state", exc)
-        await self._poll_state()
-
     def _on_model(self, round_id: int, data: dict[str, Any]) -> None:
         model_id = data.get("model_id")
         self._spawn(self._check_model(round_id, model_id if isinstance(model_id, str) else None))
@@ -638,26 +633,6 @@ class Fleet(Follower[RoundRecord]):
         if self.dump is not None:
             self.dump.finish(record, model.values)
         self._model_done(record)
-
-    async def _poll_state(self) -> None:
-        """Without an event stream: turn ``GET /state`` into the same events."""
-        assert self._client is not None
-        seen_model: tuple[Any, Any] | None = None
-        while True:
-            try:
-                state = (await self._client.get("/state")).json()
-            except (httpx.HTTPError, ValueError) as exc:
-                self.ledger.last_error = f"GET /state: {exc}"
-            else:
-                self._on_coordinator_event("phase", state)
-                self._following.set()
-                model = state.get("global_model")
-                if isinstance(model, dict):
-                    key = (model.get("round_id"), model.get("model_id"))
-                    if seen_model is not None and key != seen_model:
-                        self._on_coordinator_event("model", model)
-                    seen_model = key
-            await asyncio.sleep(0.5)
 
 
 async def reach_coordinator(client: httpx.AsyncClient, url: str, attempts: int) -> httpx.Response:

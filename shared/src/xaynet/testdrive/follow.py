@@ -117,8 +117,29 @@ class Follower(Generic[R]):
             self._following.set()
 
     async def _without_events(self, exc: EventsNotSupported) -> None:
-        """The coordinator has no event stream (by default the monitor ends with ``exc``)."""
-        raise exc
+        """The coordinator has no event stream: poll ``GET /state`` instead."""
+        log.info("no event stream (%s): polling GET /state", exc)
+        await self._poll_state()
+
+    async def _poll_state(self) -> None:
+        """Without an event stream: turn ``GET /state`` into the same events."""
+        assert self._client is not None
+        seen_model: tuple[Any, Any] | None = None
+        while True:
+            try:
+                state = (await self._client.get("/state")).json()
+            except (httpx.HTTPError, ValueError) as exc:
+                self.ledger.last_error = f"GET /state: {exc}"
+            else:
+                self._on_coordinator_event("phase", state)
+                self._following.set()
+                model = state.get("global_model")
+                if isinstance(model, dict):
+                    key = (model.get("round_id"), model.get("model_id"))
+                    if seen_model is not None and key != seen_model:
+                        self._on_coordinator_event("model", model)
+                    seen_model = key
+            await asyncio.sleep(0.5)
 
     def _on_coordinator_event(self, kind: str, data: Any) -> None:
         if not isinstance(data, dict):
