@@ -257,7 +257,7 @@ function svg(name, attributes, text) {
 function renderChart() {
   const chart = $("chart");
   chart.replaceChildren();
-  const [width, height, left, right, top, bottom] = [600, 220, 56, 12, 12, 30];
+  const [width, height, left, right, top, bottom] = [600, 220, 66, 12, 12, 30];
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
