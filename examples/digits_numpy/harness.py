@@ -1,6 +1,6 @@
-"""What the two digits examples share around the SDK: command line, the record of global models
-and the report loop. The federated part proper -- a participant class and ``spawn_participant``
--- is in each example's ``run.py``.
+"""What the two digits examples share around the SDK: command line, the split, the record of
+global models, spawning the participants and the report loop. What differs -- the participant
+class and its training -- is in each example's ``run.py``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import digits
 import numpy as np
 
-from xaynet.sdk import ParticipantHandle
+from xaynet.sdk import Participant, ParticipantHandle, ParticipantOptions, spawn_participant
 
 FloatArray = digits.FloatArray
 IntArray = digits.IntArray
@@ -136,3 +137,62 @@ def stop_all(handles: Sequence[ParticipantHandle]) -> None:
         # An error that stopped a participant is logged by the SDK and reported by report().
         with contextlib.suppress(Exception):
             handle.stop()
+
+
+def run_participants(
+    args: argparse.Namespace,
+    data: digits.Dataset,
+    participant: type[Participant],
+    *,
+    model_length: int,
+    evaluate: Callable[[FloatArray], float],
+    extra: Callable[[int], Mapping[str, Any]],
+    banner: str = "",
+) -> int:
+    """Split the training set, spawn one ``participant`` per part, report until ``args.rounds``
+    global models; the exit status (2: the split is impossible).
+
+    ``participant`` is built with its slice ``(x, y)``, ``global_models``, ``epochs``,
+    ``learning_rate`` and what ``extra(i)`` adds for participant ``i``.
+    """
+    try:
+        partitions = digits.split_non_iid(
+            data.y_train, args.participants, seed=args.seed, alpha=args.alpha
+        )
+    except ValueError as exc:  # e.g. too many participants for 1,347 images
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    describe_split(data.y_train, partitions)
+    global_models = GlobalModels(evaluate)
+    options = ParticipantOptions(
+        # The same bound for everyone: no participant holds more than the whole training set.
+        max_weight=float(len(data.y_train)),
+        # A round for another model length is an error, not a silent skip.
+        model_length=model_length,
+        # Give up after 5 failed requests in a row (about 10 s without a coordinator).
+        give_up_after=5,
+    )
+    waiting = f"waiting for {args.rounds} rounds"
+    print(f"\n{banner}{args.participants} participants -> {args.url}: {waiting}")
+    started = time.monotonic()
+    handles: list[ParticipantHandle] = []
+    try:
+        for i, part in enumerate(partitions):
+            handle = spawn_participant(
+                args.url,
+                participant,
+                data.x_train[part],
+                data.y_train[part],
+                global_models=global_models,
+                epochs=args.epochs,
+                learning_rate=args.learning_rate,
+                options=options,
+                **extra(i),
+            )
+            handles.append(handle)
+        return report(args, handles, global_models, started)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        stop_all(handles)

@@ -20,14 +20,13 @@ keys, so accuracies vary a little from run to run.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 
 import digits
 import harness
 import numpy as np
 
-from xaynet.sdk import Participant, ParticipantHandle, ParticipantOptions, spawn_participant
+from xaynet.sdk import Participant
 
 FloatArray = digits.FloatArray
 IntArray = digits.IntArray
@@ -76,46 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     harness.setup_logging(args.verbose)
     data = digits.load_dataset()
-    try:
-        partitions = digits.split_non_iid(
-            data.y_train, args.participants, seed=args.seed, alpha=args.alpha
-        )
-    except ValueError as exc:  # e.g. too many participants for 1,347 images
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    harness.describe_split(data.y_train, partitions)
-    global_models = harness.GlobalModels(lambda m: digits.accuracy(m, data.x_test, data.y_test))
-    options = ParticipantOptions(
-        # The same bound for everyone: no participant holds more than the whole training set.
-        max_weight=float(len(data.y_train)),
-        # A round for another model length is an error, not a silent skip.
+    return harness.run_participants(
+        args,
+        data,
+        DigitsParticipant,
         model_length=digits.MODEL_LENGTH,
-        # Give up after 5 failed requests in a row (about 10 s without a coordinator).
-        give_up_after=5,
+        evaluate=lambda m: digits.accuracy(m, data.x_test, data.y_test),
+        extra=lambda i: {"seed": (args.seed, i)},
     )
-    print(f"\n{args.participants} participants -> {args.url}: waiting for {args.rounds} rounds")
-    started = time.monotonic()
-    handles: list[ParticipantHandle] = []
-    try:
-        for i, part in enumerate(partitions):
-            handle = spawn_participant(
-                args.url,
-                DigitsParticipant,
-                data.x_train[part],
-                data.y_train[part],
-                seed=(args.seed, i),
-                global_models=global_models,
-                epochs=args.epochs,
-                learning_rate=args.learning_rate,
-                options=options,
-            )
-            handles.append(handle)
-        return harness.report(args, handles, global_models, started)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        harness.stop_all(handles)
 
 
 if __name__ == "__main__":

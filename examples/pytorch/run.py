@@ -18,7 +18,6 @@ one torch thread: ten participants train in parallel threads anyway.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,12 +30,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "digits_numpy"))
 import digits
 import harness
 
-from xaynet.sdk import (
-    Participant,
-    ParticipantHandle,
-    ParticipantOptions,
-    spawn_participant,
-)
+from xaynet.sdk import Participant
 
 FloatArray = mlp.FloatArray
 IntArray = mlp.IntArray
@@ -90,58 +84,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     harness.setup_logging(args.verbose)
     torch.set_num_threads(1)
     data = digits.load_dataset()
-    try:
-        partitions = digits.split_non_iid(
-            data.y_train, args.participants, seed=args.seed, alpha=args.alpha
-        )
-    except ValueError as exc:  # e.g. too many participants for 1,347 images
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    harness.describe_split(data.y_train, partitions)
     initial = mlp.to_vector(mlp.make_model(seed=args.seed))
     # Torch's first training step pays a one-off set-up (about a second here): pay it now, not
     # inside the first Update phase, which would close before the updaters are done.
     mlp.train(mlp.make_model(), data.x_train[:1], data.y_train[:1], generator=torch.Generator())
     evaluator = mlp.make_model()
-    global_models = harness.GlobalModels(
-        # GlobalModels calls this under its lock: one evaluator model suffices.
-        lambda m: mlp.accuracy(mlp.load_vector(evaluator, m), data.x_test, data.y_test)
-    )
-    options = ParticipantOptions(
-        # The same bound for everyone: no participant holds more than the whole training set.
-        max_weight=float(len(data.y_train)),
-        # A round for another model length is an error, not a silent skip.
+    return harness.run_participants(
+        args,
+        data,
+        TorchParticipant,
         model_length=mlp.MODEL_LENGTH,
-        # Give up after 5 failed requests in a row (about 10 s without a coordinator).
-        give_up_after=5,
+        # GlobalModels calls this under its lock: one evaluator model suffices.
+        evaluate=lambda m: mlp.accuracy(mlp.load_vector(evaluator, m), data.x_test, data.y_test),
+        extra=lambda i: {
+            "initial": initial,
+            "seed": int(np.random.SeedSequence((args.seed, i)).generate_state(1)[0]),
+        },
+        banner=f"MLP {mlp.N_FEATURES}-{mlp.HIDDEN}-{mlp.N_CLASSES}: "
+        f"{mlp.MODEL_LENGTH} parameters; ",
     )
-    print(
-        f"\nMLP {mlp.N_FEATURES}-{mlp.HIDDEN}-{mlp.N_CLASSES}: {mlp.MODEL_LENGTH} parameters; "
-        f"{args.participants} participants -> {args.url}: waiting for {args.rounds} rounds"
-    )
-    started = time.monotonic()
-    handles: list[ParticipantHandle] = []
-    try:
-        for i, part in enumerate(partitions):
-            handle = spawn_participant(
-                args.url,
-                TorchParticipant,
-                data.x_train[part],
-                data.y_train[part],
-                initial=initial,
-                seed=int(np.random.SeedSequence((args.seed, i)).generate_state(1)[0]),
-                global_models=global_models,
-                epochs=args.epochs,
-                learning_rate=args.learning_rate,
-                options=options,
-            )
-            handles.append(handle)
-        return harness.report(args, handles, global_models, started)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        harness.stop_all(handles)
 
 
 if __name__ == "__main__":
