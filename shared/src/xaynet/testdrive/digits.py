@@ -41,7 +41,7 @@ from xaynet.round import RoundParameters
 from xaynet.sdk.agent import CoordinatorUnreachable
 from xaynet.sdk.http import ClientCert, HttpTransport
 from xaynet.testdrive.fleet import reach_coordinator
-from xaynet.testdrive.follow import Follower
+from xaynet.testdrive.follow import Follower, check_run_options
 from xaynet.testdrive.ledger import Ledger, RoundRecord
 from xaynet.testdrive.models import as_masked
 from xaynet.testdrive.transport import Gate, Traffic, http_client
@@ -86,22 +86,9 @@ class DigitsConfig:
     start_attempts: int = 3
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"the coordinator URL must start with http:// or https://: {self.url}"
-            )
+        check_run_options(self)
         if self.devices < 1:
             raise ConfigError("at least one device")
-        if self.rounds is not None and self.rounds < 1:
-            raise ConfigError("rounds must be >= 1")
-        if self.duration is not None and not self.duration > 0:
-            raise ConfigError("duration must be > 0")
-        if not self.timeout > 0:
-            raise ConfigError("timeout must be > 0")
-        if self.connections < 1 or self.start_attempts < 1:
-            raise ConfigError("connections and start_attempts must be >= 1")
-        if self.give_up_after is not None and self.give_up_after < 1:
-            raise ConfigError("give_up_after must be >= 1")
 
 
 @dataclass

@@ -66,7 +66,7 @@ from xaynet.round import RoundParameters
 from xaynet.sdk.agent import Agent, AgentSettings, CoordinatorUnreachable
 from xaynet.sdk.fanout import SharedTransport
 from xaynet.sdk.http import ClientCert, HttpTransport
-from xaynet.testdrive.follow import Follower, bounded_gather
+from xaynet.testdrive.follow import Follower, bounded_gather, check_run_options
 from xaynet.testdrive.ledger import Ledger, ModelDump, RoundRecord, Submission
 from xaynet.testdrive.models import ModelSpec, WeightSpec
 from xaynet.testdrive.transport import Gate, Traffic, http_client
@@ -131,28 +131,15 @@ class FleetConfig:
     start_attempts: int = 3
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"the coordinator URL must start with http:// or https://: {self.url}"
-            )
+        check_run_options(self)
         if self.participants < 1:
             raise ConfigError("at least one participant")
         for name in ("dropout_summers", "dropout_updaters"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} is a fraction in [0, 1], got {value}")
-        if self.rounds is not None and self.rounds < 1:
-            raise ConfigError("rounds must be >= 1")
-        if self.duration is not None and not self.duration > 0:
-            raise ConfigError("duration must be > 0")
         if self.model_length is not None and self.model_length < 1:
             raise ConfigError("model_length must be >= 1")
-        if not self.timeout > 0:
-            raise ConfigError("timeout must be > 0")
-        if self.connections < 1 or self.start_attempts < 1:
-            raise ConfigError("connections and start_attempts must be >= 1")
-        if self.give_up_after is not None and self.give_up_after < 1:
-            raise ConfigError("give_up_after must be >= 1")
 
 
 class _FleetAgent(Agent):

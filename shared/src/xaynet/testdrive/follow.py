@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import httpx
 
+from xaynet.errors import ConfigError
 from xaynet.participant.transport import EventsNotSupported, GlobalModel, Transport
 from xaynet.testdrive.ledger import Ledger, RoundRecord
 
@@ -29,12 +30,28 @@ log = logging.getLogger("xaynet.testdrive")
 #: Seconds the shutdown waits for the participants' and the run's tasks to end.
 SHUTDOWN_SECONDS = 15.0
 
-__all__ = ["Follower"]
+__all__ = ["Follower", "check_run_options"]
 
 #: Seconds between two "participants are retrying" notices.
 _RETRY_NOTICE = 5.0
 
 R = TypeVar("R", bound=RoundRecord)
+
+
+def check_run_options(config: Any) -> None:
+    """The options every task's config has: URL, stop conditions, network (``ConfigError``)."""
+    if not config.url.startswith(("http://", "https://")):
+        raise ConfigError(f"the coordinator URL must start with http:// or https://: {config.url}")
+    if config.rounds is not None and config.rounds < 1:
+        raise ConfigError("rounds must be >= 1")
+    if config.duration is not None and not config.duration > 0:
+        raise ConfigError("duration must be > 0")
+    if not config.timeout > 0:
+        raise ConfigError("timeout must be > 0")
+    if config.connections < 1 or config.start_attempts < 1:
+        raise ConfigError("connections and start_attempts must be >= 1")
+    if config.give_up_after is not None and config.give_up_after < 1:
+        raise ConfigError("give_up_after must be >= 1")
 
 
 class Follower(Generic[R]):
