@@ -166,21 +166,6 @@ class _Trainer:
         return model, float(device.data.samples)
 
 
-class _NoModel:
-    """Stands in until the real provider is attached (never asked)."""
-
-    def wants_update(self, params: RoundParameters) -> bool:
-        return False
-
-    async def local_model(
-        self, params: RoundParameters, global_model: GlobalModel | None
-    ) -> tuple[Any, float] | None:
-        return None
-
-
-_NO_MODEL = _NoModel()
-
-
 class _DeviceAgent(Agent):
     """An agent that says what it is about to do before doing it (the page's activity column)."""
 
@@ -226,7 +211,7 @@ class _Device:
         machine: ParticipantMachine,
         *,
         data: digits.LocalData | None = None,
-        provider: ModelProvider | None = None,
+        provider: Callable[[_Device], ModelProvider] | None = None,
     ) -> None:
         self.fleet = fleet
         self.rng = random.Random(fleet.rng.getrandbits(64))
@@ -242,11 +227,10 @@ class _Device:
             if data is None:
                 raise LocalProtocolError("a device needs its data or a model provider")
             self.data = data
-            provider = _Trainer(self)
         agent = _DeviceAgent(
             machine,
             fleet.shared.view(),
-            provider,
+            _Trainer(self) if provider is None else provider(self),
             settings=fleet.agent_settings,
             rng=random.Random(fleet.rng.getrandbits(64)),
             on_event=self.on_event,
@@ -386,13 +370,11 @@ class DeviceFleet:
         machine = ParticipantMachine.new(
             random_bytes=self.random_bytes, max_weight=max_weight, model_length=model_length
         )
+        data = None
         if provider is None:
             assert self.dataset is not None
             data = digits.local_data(self.dataset, number, self._shards)
-            device = _Device(self, number, machine, data=data)
-        else:
-            device = _Device(self, number, machine, provider=_NO_MODEL)
-            device.agent.provider = provider(device)
+        device = _Device(self, number, machine, data=data, provider=provider)
         self._devices[number] = device
         device.publish()
         device.task = asyncio.get_running_loop().create_task(device.run())
@@ -409,6 +391,11 @@ class DeviceFleet:
                 await device.task
         self.report({"type": "removed", "number": number})
         return True
+
+    def provider_of(self, number: int) -> ModelProvider | None:
+        """Where device ``number`` gets its local models (``None``: no such device)."""
+        device = self._devices.get(number)
+        return None if device is None else device.agent.provider
 
     @property
     def numbers(self) -> list[int]:

@@ -38,8 +38,6 @@ __all__ = ["start", "command", "MAX_DEVICES"]
 MAX_DEVICES = 32
 
 _fleet: DeviceFleet | None = None
-#: the devices whose models come from the page, by device number
-_page_models: dict[int, PageModels] = {}
 _timings: dict[str, list[float]] = {}
 
 
@@ -96,7 +94,6 @@ async def command(name: str, args_json: str) -> str:
     elif name == "remove":
         numbers = fleet.numbers
         number = int(args.get("number", numbers[-1] if numbers else -1))
-        _page_models.pop(number, None)
         result = {"removed": await fleet.remove_device(number)}
     elif name == "status":
         result = {
@@ -109,13 +106,12 @@ async def command(name: str, args_json: str) -> str:
     elif name == "stop":
         for number in fleet.numbers:
             await fleet.remove_device(number)
-        _page_models.clear()
         result = {"devices": 0}
     elif name == "join":
         result = {"number": _join(fleet, args)}
     elif name in ("model", "decline"):
-        page = _page_models.get(int(args.get("number", -1)))
-        if page is None:
+        page = fleet.provider_of(int(args.get("number", -1)))
+        if not isinstance(page, PageModels):
             raise LocalProtocolError("no device of this number takes models from the page")
         if name == "model":
             page.provide(int(args["request"]), args.get("model"), args.get("weight"))
@@ -139,19 +135,14 @@ def _join(fleet: DeviceFleet, args: dict[str, Any]) -> int:
         raise LocalProtocolError("join: model_length must be a positive integer")
     if len(fleet.numbers) >= MAX_DEVICES:
         raise LocalProtocolError(f"a tab runs at most {MAX_DEVICES} devices")
-    made: list[PageModels] = []
 
     def provider(device: Any) -> PageModels:
         number = device.status.number
-        page = PageModels(
+        return PageModels(
             lambda report: fleet.report({**report, "number": number}),
             device.keep_local_model,
             max_weight=max_weight,
             model_length=length,
         )
-        made.append(page)
-        return page
 
-    number = fleet.add_device(provider, max_weight=max_weight, model_length=length)
-    _page_models[number] = made[0]
-    return number
+    return fleet.add_device(provider, max_weight=max_weight, model_length=length)
