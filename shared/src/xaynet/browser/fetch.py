@@ -37,10 +37,7 @@ _HEADERS = ("etag", "content-type", "x-xaynet-round", "x-xaynet-model-id")
 
 
 class FetchTransport(HttpApi):
-    """The coordinator at ``url`` (``""``: the page's own origin) over ``fetch``.
-
-    ``on_request(method, path, status or None, bytes sent)`` is called after every fetch.
-    """
+    """The coordinator at ``url`` (``""``: the page's own origin) over ``fetch``."""
 
     def __init__(
         self,
@@ -51,13 +48,11 @@ class FetchTransport(HttpApi):
         backoff: Backoff = DEFAULT_RETRY_BACKOFF,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        on_request: Callable[[str, str, int | None, int], None] | None = None,
     ) -> None:
         super().__init__(url, retries=retries, backoff=backoff, rng=rng, sleep=sleep)
         if timeout <= 0:
             raise ValueError("timeout must be > 0")
         self._timeout = timeout
-        self._on_request = on_request
 
     def __repr__(self) -> str:
         return f"<FetchTransport {self.url or 'same origin'}>"
@@ -82,17 +77,11 @@ class FetchTransport(HttpApi):
             )
             data = await response.arrayBuffer()
         except JsException as exc:
-            self._report(method, path, None, body)
             raise TransportError(str(exc)) from exc
-        self._report(method, path, int(response.status), body)
         answer_headers = {
             name: value for name in _HEADERS if (value := response.headers.get(name)) is not None
         }
         return Answer(int(response.status), answer_headers, bytes(data.to_bytes()))
-
-    def _report(self, method: str, path: str, status: int | None, body: bytes | None) -> None:
-        if self._on_request is not None:
-            self._on_request(method, path, status, len(body) if body is not None else 0)
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """``GET /events`` as ``(kind, data)`` pairs: ``open`` on every connection, ``error``

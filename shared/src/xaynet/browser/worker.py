@@ -44,9 +44,11 @@ _timings: dict[str, list[float]] = {}
 def _record(post: Callable[[str], object]) -> Callable[[dict[str, Any]], None]:
     def report(data: dict[str, Any]) -> None:
         if data.get("type") == "timing":
+            # kept for ``status``; the page has no use for one message per step
             samples = _timings.setdefault(data["task"], [])
             samples.append(data["seconds"])
             del samples[:-200]
+            return
         post(json.dumps(data))
 
     return report
